@@ -1,0 +1,4 @@
+"""mindgpt: GPT-1 on MindSpore."""
+from .config import GPTConfig
+
+__all__ = ["GPTConfig"]

@@ -1,0 +1,217 @@
+"""GPTConfig: the hyper-parameters of a GPT-1 model, in Hugging Face's `config.json` layout.
+
+Field names and defaults follow the lecture (and HF's `OpenAIGPTConfig`), so a `config.json` written by
+transformers loads here and ours loads there. Keys this class does not know are kept and written back.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+CONFIG_NAME = "config.json"
+
+# Every activation GPT-1 checkpoints use. "gelu" is the tanh approximation in GPT-1 and in HF's openai-gpt,
+# so "gelu" and "gelu_new" are the same function here.
+ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "swish")
+SUMMARY_ACTIVATIONS = (None, "tanh")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's model: 117M parameters.
+    "gpt1": dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12),
+    # CPU-sized shapes: seconds (tiny) to minutes (small) of pretraining on two cores.
+    "small": dict(vocab_size=8192, n_positions=256, n_embd=384, n_layer=6, n_head=6),
+    "tiny": dict(vocab_size=1024, n_positions=128, n_embd=64, n_layer=2, n_head=4),
+}
+
+
+class GPTConfig:
+    """Model hyper-parameters; `hidden_size` and the other `attribute_map` names alias the GPT-1 names."""
+
+    model_type = "openai-gpt"
+    attribute_map = {
+        "max_position_embeddings": "n_positions",
+        "hidden_size": "n_embd",
+        "num_attention_heads": "n_head",
+        "num_hidden_layers": "n_layer",
+    }
+
+    def __init__(
+        self,
+        vocab_size: int = 40478,
+        n_positions: int = 512,
+        n_embd: int = 768,
+        n_layer: int = 12,
+        n_head: int = 12,
+        afn: str = "gelu_new",
+        resid_pdrop: float = 0.1,
+        embd_pdrop: float = 0.1,
+        attn_pdrop: float = 0.1,
+        layer_norm_epsilon: float = 1e-5,
+        initializer_range: float = 0.02,
+        summary_type: str = "cls_index",
+        summary_use_proj: bool = True,
+        summary_activation: str | None = None,
+        summary_proj_to_labels: bool = True,
+        summary_first_dropout: float = 0.1,
+        num_labels: int | None = None,
+        lm_coef: float = 0.5,
+        pad_token_id: int | None = None,
+        cls_token_id: int | None = None,
+        bos_token_id: int | None = None,
+        sep_token_id: int | None = None,
+        eos_token_id: int | None = None,
+        **kwargs: Any,
+    ):
+        self.vocab_size = vocab_size
+        self.n_positions = n_positions
+        self.n_embd = n_embd
+        self.n_layer = n_layer
+        self.n_head = n_head
+        self.afn = afn
+        self.resid_pdrop = resid_pdrop
+        self.embd_pdrop = embd_pdrop
+        self.attn_pdrop = attn_pdrop
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+        self.summary_type = summary_type
+        self.summary_use_proj = summary_use_proj
+        self.summary_activation = summary_activation
+        self.summary_proj_to_labels = summary_proj_to_labels
+        self.summary_first_dropout = summary_first_dropout
+        self.lm_coef = lm_coef
+        self.pad_token_id = pad_token_id
+        self.cls_token_id = cls_token_id
+        self.bos_token_id = bos_token_id
+        self.sep_token_id = sep_token_id
+        self.eos_token_id = eos_token_id
+        # HF configs carry the label count as id2label; an explicit num_labels wins.
+        id2label = kwargs.get("id2label")
+        if num_labels is None:
+            num_labels = len(id2label) if id2label else 2
+        self.num_labels = num_labels
+        self.extra: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            setattr(self, key, value)  # aliases resolve to fields; anything else lands in `extra`
+        self.validate()
+
+    # --- aliases and unknown keys -------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        name = type(self).attribute_map.get(name, name)
+        if name == "extra" or name in _FIELDS:
+            object.__setattr__(self, name, value)
+        else:
+            self.extra[name] = value
+
+    def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
+        if name in type(self).attribute_map:
+            return getattr(self, type(self).attribute_map[name])
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"GPTConfig has no field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GPTConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"GPTConfig({json.dumps(self.to_dict(), sort_keys=True)})"
+
+    # --- validation ---------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ValueError naming the bad field and how to fix it."""
+        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "num_labels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); "
+                f"pick n_head among {[h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0 and h <= 64]}"
+            )
+        if self.afn not in ACTIVATIONS:
+            raise ValueError(f"GPTConfig.afn {self.afn!r} is unknown; use one of {ACTIVATIONS}")
+        if self.summary_activation not in SUMMARY_ACTIVATIONS:
+            raise ValueError(
+                f"GPTConfig.summary_activation {self.summary_activation!r} is unknown; use None or 'tanh'"
+            )
+        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"GPTConfig.{name} is a dropout probability in [0, 1), got {value!r}")
+        if not isinstance(self.lm_coef, (int, float)) or self.lm_coef < 0:
+            raise ValueError(f"GPTConfig.lm_coef (λ in L3 = L2 + λ·L1) must be >= 0, got {self.lm_coef!r}")
+        if not self.layer_norm_epsilon > 0:
+            raise ValueError(f"GPTConfig.layer_norm_epsilon must be > 0, got {self.layer_norm_epsilon!r}")
+        for name in ("pad_token_id", "cls_token_id", "bos_token_id", "sep_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and 0 <= value < self.vocab_size):
+                raise ValueError(
+                    f"GPTConfig.{name}={value!r} is not a token id below vocab_size={self.vocab_size}; "
+                    "add the token to the tokenizer and resize the embeddings first"
+                )
+
+    @property
+    def classifier_token_id(self) -> int | None:
+        """The token whose hidden state the classification heads read: cls_token_id, else eos_token_id."""
+        return self.cls_token_id if self.cls_token_id is not None else self.eos_token_id
+
+    # --- presets ------------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "GPTConfig":
+        """A named shape (`gpt1`, `small`, `tiny`) with any field overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown GPTConfig preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    # --- serialization ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = {"model_type": self.model_type}
+        out.update({name: getattr(self, name) for name in _FIELDS if name != "extra"})
+        out.update(self.extra)
+        id2label = out.get("id2label")
+        if not id2label or len(id2label) != self.num_labels:  # keep HF's way of counting labels in step
+            out["id2label"] = {str(i): f"LABEL_{i}" for i in range(self.num_labels)}
+            out["label2id"] = {f"LABEL_{i}": i for i in range(self.num_labels)}
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], **overrides: Any) -> "GPTConfig":
+        values = {**values, **overrides}
+        model_type = values.pop("model_type", cls.model_type)
+        if model_type not in (cls.model_type, "gpt"):
+            raise ValueError(f"config model_type {model_type!r} is not a GPT-1 ('openai-gpt') config")
+        if "num_labels" in overrides:  # a new label count replaces the file's label names
+            values.pop("id2label", None)
+            values.pop("label2id", None)
+        return cls(**values)
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> "GPTConfig":
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e}); is the config file truncated?") from e
+        return cls.from_dict(values, **overrides)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        from .io import atomic_write_text
+
+        os.makedirs(directory, exist_ok=True)
+        atomic_write_text(os.path.join(directory, CONFIG_NAME), self.to_json_string())
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, **overrides: Any) -> "GPTConfig":
+        path = os.path.join(directory, CONFIG_NAME) if os.path.isdir(directory) else directory
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no {CONFIG_NAME} at {path}")
+        return cls.from_json_file(path, **overrides)
+
+
+_FIELDS = tuple(
+    name for name in GPTConfig.__init__.__code__.co_varnames[1 : GPTConfig.__init__.__code__.co_argcount]
+) + ("extra",)

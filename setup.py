@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mindgpt",
+    version="0.1.0",
+    description="GPT-1 (Improving Language Understanding by Generative Pre-Training) on MindSpore",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["mindgpt", "mindgpt.*"]),
+    python_requires=">=3.9,<3.12",
+    install_requires=[
+        "mindspore==2.10.0",
+        "numpy<2",
+        "tokenizers>=0.19",
+        "safetensors>=0.4",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": ["mindgpt=mindgpt.cli:main"]},
+)

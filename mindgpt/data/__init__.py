@@ -1,0 +1,1 @@
+"""Data: corpus preparation and token shards, offline datasets, the mindspore.dataset pipeline."""

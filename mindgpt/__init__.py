@@ -1,4 +1,16 @@
-"""mindgpt: GPT-1 on MindSpore."""
+"""mindgpt: GPT-1 ("Improving Language Understanding by Generative Pre-Training") on MindSpore."""
 from .config import GPTConfig
+from .model import (
+    GPTDoubleHeadsModel,
+    GPTForSequenceClassification,
+    GPTLMHeadModel,
+    GPTModel,
+)
 
-__all__ = ["GPTConfig"]
+__all__ = [
+    "GPTConfig",
+    "GPTModel",
+    "GPTLMHeadModel",
+    "GPTForSequenceClassification",
+    "GPTDoubleHeadsModel",
+]

@@ -14,7 +14,8 @@ from typing import Iterator
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path to write; on success it replaces `path`, on error it is removed."""
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp-{os.getpid()}{ext}"  # keeps the suffix: some writers (MindSpore's .ckpt) insist on it
     try:
         yield tmp
         with open(tmp, "rb") as f:

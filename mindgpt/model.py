@@ -1,0 +1,353 @@
+"""The mathematics of GPT-1: masked self-attention decoder blocks and the task heads.
+
+Cells and weights carry Hugging Face's openai-gpt names and layouts (`h.0.attn.c_attn.weight` stored
+[in, out] like GPT-1's Conv1D), so checkpoints map one to one. Every cell compiles in GRAPH_MODE and runs in
+PyNative. Outputs are tuples: the loss first when labels are given, then the logits.
+
+The losses are the paper's: L1 the language-model loss, L2 the task loss, L3 = L2 + lm_coef * L1.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+from mindspore.common.initializer import Normal, initializer
+
+from .checkpoint import PretrainedMixin
+from .config import GPTConfig
+
+IGNORE_INDEX = -100  # label value the losses skip, as in HF and PyTorch
+CAUSAL_FILL = -1e4  # what GPT-1 writes over future positions before the softmax
+MASK_FILL = float(np.finfo(np.float32).min)  # what HF adds at padding positions
+
+
+# --- building blocks ------------------------------------------------------------------------------
+class Linear(nn.Cell):
+    """y = x W (+ b) on the flattened leading axes, as one 2-D MatMul (no weight broadcast).
+
+    GPT-1's Conv1D stores W as [in, out]; torch's Linear (the HF heads) as [out, in]: `in_out` picks which.
+    """
+
+    def __init__(self, n_in: int, n_out: int, config: GPTConfig, bias: bool = True, in_out: bool = True):
+        super().__init__()
+        shape = (n_in, n_out) if in_out else (n_out, n_in)
+        self.weight = Parameter(initializer(Normal(config.initializer_range), shape, ms.float32))
+        self.bias = Parameter(initializer("zeros", (n_out,), ms.float32)) if bias else None
+        self.matmul = ops.MatMul(transpose_b=not in_out)
+        self.n_out = n_out
+
+    def construct(self, x):
+        y = self.matmul(x.reshape(-1, x.shape[-1]), self.weight)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(x.shape[:-1] + (self.n_out,))
+
+
+class Embedding(nn.Cell):
+    """A lookup table named `weight`, as in HF; the LM head reuses it (tied weights)."""
+
+    def __init__(self, n_rows: int, n_embd: int, config: GPTConfig):
+        super().__init__()
+        self.weight = Parameter(initializer(Normal(config.initializer_range), (n_rows, n_embd), ms.float32))
+
+    def construct(self, ids):
+        return ops.gather(self.weight, ids, 0)
+
+
+class LayerNorm(nn.Cell):
+    """LayerNorm over the last axis with HF's parameter names (`weight`, `bias`)."""
+
+    def __init__(self, n_embd: int, eps: float):
+        super().__init__()
+        self.weight = Parameter(initializer("ones", (n_embd,), ms.float32))
+        self.bias = Parameter(initializer("zeros", (n_embd,), ms.float32))
+        self.norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+
+    def construct(self, x):
+        return self.norm(x, self.weight, self.bias)[0]
+
+
+def gelu_tanh(x):
+    """GPT-1's GELU, 0.5·x·(1 + tanh(u)), written as x·sigmoid(2u): the same function, exact on CPU."""
+    u = 0.7978845608028654 * (x + 0.044715 * x * x * x)  # sqrt(2/pi)
+    return x * ops.sigmoid(2.0 * u)
+
+
+def silu(x):
+    return x * ops.sigmoid(x)
+
+
+ACTIVATION_FUNCTIONS = {"gelu": gelu_tanh, "gelu_new": gelu_tanh, "relu": ops.relu, "silu": silu, "swish": silu}
+
+
+# --- the decoder block ---------------------------------------------------------------------------
+class Attention(nn.Cell):
+    """Masked multi-head self-attention: position t attends to positions <= t that are not padding."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        n_embd, n_pos = config.n_embd, config.n_positions
+        self.n_head = config.n_head
+        self.head_dim = n_embd // config.n_head
+        self.c_attn = Linear(n_embd, 3 * n_embd, config)
+        self.c_proj = Linear(n_embd, n_embd, config)
+        self.attn_dropout = nn.Dropout(p=config.attn_pdrop)
+        self.resid_dropout = nn.Dropout(p=config.resid_pdrop)
+        self.causal = Tensor(np.tril(np.ones((n_pos, n_pos), np.float32)) > 0)
+        self.scores = ops.BatchMatMul(transpose_b=True)
+        self.mix = ops.BatchMatMul()
+
+    def split_heads(self, x):
+        b, t, _ = x.shape
+        return x.reshape(b, t, self.n_head, self.head_dim).transpose(0, 2, 1, 3)
+
+    def construct(self, x, mask_bias=None):
+        b, t, c = x.shape
+        q, k, v = ops.split(self.c_attn(x), c, axis=2)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        w = self.scores(q, k) / math.sqrt(self.head_dim)
+        w = ops.masked_fill(w, ~self.causal[:t, :t], CAUSAL_FILL)
+        if mask_bias is not None:
+            w = w + mask_bias
+        w = self.attn_dropout(ops.softmax(w, axis=-1))
+        a = self.mix(w, v).transpose(0, 2, 1, 3).reshape(b, t, c)
+        return self.resid_dropout(self.c_proj(a))
+
+
+class MLP(nn.Cell):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, config)
+        self.c_proj = Linear(4 * config.n_embd, config.n_embd, config)
+        self.act = ACTIVATION_FUNCTIONS[config.afn]
+        self.dropout = nn.Dropout(p=config.resid_pdrop)
+
+    def construct(self, x):
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+class Block(nn.Cell):
+    """Post-LayerNorm decoder block, as in GPT-1: h = LN(n + MLP(n)), n = LN(x + Attn(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.attn = Attention(config)
+        self.ln_1 = LayerNorm(config.n_embd, config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+        self.ln_2 = LayerNorm(config.n_embd, config.layer_norm_epsilon)
+
+    def construct(self, x, mask_bias=None):
+        n = self.ln_1(x + self.attn(x, mask_bias))
+        return self.ln_2(n + self.mlp(n))
+
+
+# --- models --------------------------------------------------------------------------------------
+class GPTPreTrainedModel(PretrainedMixin, nn.Cell):
+    """Holds the config; `from_pretrained`/`save_pretrained` come from the checkpoint mixin."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+
+    @property
+    def base_model(self) -> "GPTModel":
+        return self if isinstance(self, GPTModel) else self.transformer
+
+    def resize_token_embeddings(self, new_num_tokens: int) -> Parameter:
+        """Grow (or shrink) the token table, keeping the old rows, e.g. after adding [BOS]/[SEP]/[EOS]."""
+        table = self.base_model.tokens_embed.weight
+        old = table.asnumpy()
+        if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
+            raise ValueError(f"resize_token_embeddings needs a positive token count, got {new_num_tokens!r}")
+        new = np.random.normal(0.0, self.config.initializer_range, (new_num_tokens, old.shape[1]))
+        keep = min(new_num_tokens, old.shape[0])
+        new = new.astype(old.dtype)
+        new[:keep] = old[:keep]
+        table.set_data(Tensor(new))
+        self.config.vocab_size = new_num_tokens
+        return table
+
+
+class GPTModel(GPTPreTrainedModel):
+    """The transformer: token + position + segment embeddings, then n_layer decoder blocks.
+
+    Segment (token-type) ids are looked up in the token table, as in GPT-1's code and HF.
+    Returns (last_hidden_state,) and, with output_hidden_states, the input of every block and the output.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.tokens_embed = Embedding(config.vocab_size, config.n_embd, config)
+        self.positions_embed = Embedding(config.n_positions, config.n_embd, config)
+        self.drop = nn.Dropout(p=config.embd_pdrop)
+        self.h = nn.CellList([Block(config) for _ in range(config.n_layer)])
+
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                  output_hidden_states=False):
+        t = input_ids.shape[-1]
+        input_ids = input_ids.reshape(-1, t)
+        if position_ids is None:
+            position_ids = ops.arange(t, dtype=ms.int32).reshape(1, t)
+        x = self.tokens_embed(input_ids) + self.positions_embed(position_ids.reshape(-1, t))
+        if token_type_ids is not None:
+            x = x + self.tokens_embed(token_type_ids.reshape(-1, t))
+        x = self.drop(x)
+        mask_bias = None
+        if attention_mask is not None:
+            keep = attention_mask.reshape(-1, 1, 1, t).astype(ms.float32)
+            mask_bias = (1.0 - keep) * MASK_FILL
+        all_hidden = ()
+        for block in self.h:
+            all_hidden = all_hidden + (x,)
+            x = block(x, mask_bias)
+        all_hidden = all_hidden + (x,)
+        if output_hidden_states:
+            return x, all_hidden
+        return (x,)
+
+
+def lm_loss(logits, input_ids, labels, attention_mask=None):
+    """L1: mean next-token cross-entropy. Skips labels of -100 and pairs whose input or target is padding."""
+    v = logits.shape[-1]
+    targets = labels[..., 1:].reshape(-1)
+    valid = targets != IGNORE_INDEX
+    if attention_mask is not None:
+        m = attention_mask.reshape(input_ids.shape) > 0
+        valid = ops.logical_and(valid, ops.logical_and(m[..., :-1], m[..., 1:]).reshape(-1))
+    nll = ops.cross_entropy(logits[..., :-1, :].reshape(-1, v), ops.where(valid, targets, 0), reduction="none")
+    valid = valid.astype(nll.dtype)
+    return (nll * valid).sum() / ops.maximum(valid.sum(), 1.0)
+
+
+class GPTLMHeadModel(GPTPreTrainedModel):
+    """GPT with the language-model head tied to the token table. Returns ([L1,] logits[, hidden_states])."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.transformer = GPTModel(config)
+        self.head = ops.MatMul(transpose_b=True)
+
+    def lm_logits(self, hidden):
+        table = self.transformer.tokens_embed.weight
+        flat = self.head(hidden.reshape(-1, hidden.shape[-1]), table)
+        return flat.reshape(hidden.shape[:-1] + (table.shape[0],))
+
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                  output_hidden_states=False):
+        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+        logits = self.lm_logits(out[0])
+        extra = out[1:]
+        if labels is None:
+            return (logits,) + extra
+        return (lm_loss(logits, input_ids, labels, attention_mask), logits) + extra
+
+
+class _ClassifierBase(GPTLMHeadModel):
+    """Shared by the task heads: pooling at the classifier token and the auxiliary LM loss of L3."""
+
+    def pool_index(self, input_ids, attention_mask=None):
+        """Position of the last `classifier_token_id` ([EOS]/[EXTRACT]) in each row.
+
+        A row without that token falls back to its last non-padding position.
+        """
+        t = input_ids.shape[-1]
+        rank = ops.arange(1, t + 1, dtype=ms.int32)  # later positions rank higher
+        if attention_mask is None:
+            fallback = ops.full(input_ids.shape[:1], t - 1, dtype=ms.int32)
+        else:
+            fallback = ops.argmax((attention_mask.reshape(-1, t) > 0).astype(ms.int32) * rank, dim=-1)
+        token = self.config.classifier_token_id
+        if token is None:
+            return fallback.astype(ms.int32)
+        is_cls = (input_ids == token).astype(ms.int32)
+        at_cls = ops.argmax(is_cls * rank, dim=-1)
+        return ops.where(is_cls.sum(-1) > 0, at_cls, fallback).astype(ms.int32)
+
+    def pooled(self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states):
+        """Hidden state at each sequence's classifier token: [N, C] for N = prod of the leading axes."""
+        t = input_ids.shape[-1]
+        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+        hidden = out[0]
+        flat_ids = input_ids.reshape(-1, t)
+        flat_mask = None if attention_mask is None else attention_mask.reshape(-1, t)
+        index = self.pool_index(flat_ids, flat_mask).reshape(-1, 1, 1)
+        index = ops.broadcast_to(index, (hidden.shape[0], 1, hidden.shape[-1]))
+        return ops.gather_d(hidden, 1, index).squeeze(1), out
+
+    def with_lm_loss(self, task_loss, hidden, input_ids, attention_mask):
+        """L3 = L2 + λ·L1; with λ = 0 the vocabulary-sized LM head is never computed."""
+        if self.config.lm_coef == 0:
+            return task_loss
+        t = input_ids.shape[-1]
+        flat_ids = input_ids.reshape(-1, t)
+        flat_mask = None if attention_mask is None else attention_mask.reshape(-1, t)
+        return task_loss + self.config.lm_coef * lm_loss(self.lm_logits(hidden), flat_ids, flat_ids, flat_mask)
+
+
+class GPTForSequenceClassification(_ClassifierBase):
+    """Classifier on the hidden state at the [EOS] token (cls_token_id). Returns ([L3,] logits[, hidden]).
+
+    input_ids [B, T] is one text or pair; [B, K, T] are K orderings of one example (the paper's similarity
+    input) whose pooled states are summed before the linear layer. num_labels == 1 makes it a regression.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.dropout = nn.Dropout(p=config.summary_first_dropout)
+        self.score = Linear(config.n_embd, config.num_labels, config, bias=False, in_out=False)
+
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                  output_hidden_states=False):
+        pooled, out = self.pooled(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+        if input_ids.ndim == 3:
+            pooled = pooled.reshape(input_ids.shape[0], input_ids.shape[1], -1).sum(1)
+        logits = self.score(self.dropout(pooled))
+        extra = out[1:]
+        if labels is None:
+            return (logits,) + extra
+        if self.config.num_labels == 1:
+            task_loss = ops.mse_loss(logits.reshape(-1), labels.reshape(-1).astype(logits.dtype))
+        else:
+            task_loss = ops.cross_entropy(logits, labels.reshape(-1).astype(ms.int32))
+        return (self.with_lm_loss(task_loss, out[0], input_ids, attention_mask), logits) + extra
+
+
+class GPTDoubleHeadsModel(_ClassifierBase):
+    """Multiple choice: input [B, n_choices, T], one score per choice at its [EOS] token, softmax over the
+    choices. Returns ([L2 + λ·L1,] choice_logits[, hidden_states]); weights named as HF's double-heads model.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        self.multiple_choice_head = SequenceSummary(config)
+
+    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                  output_hidden_states=False):
+        if input_ids.ndim != 3:
+            raise ValueError("GPTDoubleHeadsModel expects input_ids of shape [batch, n_choices, seq]")
+        pooled, out = self.pooled(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+        logits = self.multiple_choice_head(pooled).reshape(input_ids.shape[0], input_ids.shape[1])
+        extra = out[1:]
+        if labels is None:
+            return (logits,) + extra
+        task_loss = ops.cross_entropy(logits, labels.reshape(-1).astype(ms.int32))
+        return (self.with_lm_loss(task_loss, out[0], input_ids, attention_mask), logits) + extra
+
+
+class SequenceSummary(nn.Cell):
+    """HF's multiple-choice head: dropout, then a Linear to one score (`summary.weight`, `summary.bias`)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.first_dropout = nn.Dropout(p=config.summary_first_dropout)
+        self.summary = Linear(config.n_embd, 1, config, bias=True, in_out=False)
+        self.use_tanh = config.summary_activation == "tanh"
+
+    def construct(self, pooled):
+        score = self.summary(self.first_dropout(pooled))
+        if self.use_tanh:
+            score = ops.tanh(score)
+        return score

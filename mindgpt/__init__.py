@@ -6,6 +6,7 @@ from .model import (
     GPTLMHeadModel,
     GPTModel,
 )
+from .tokenizer import GPTTokenizer
 
 __all__ = [
     "GPTConfig",
@@ -13,4 +14,5 @@ __all__ = [
     "GPTLMHeadModel",
     "GPTForSequenceClassification",
     "GPTDoubleHeadsModel",
+    "GPTTokenizer",
 ]

@@ -158,7 +158,8 @@ def _assign(param, value: np.ndarray, name: str, source: str) -> None:
 
 # --- writing ---------------------------------------------------------------------------------------
 def state_dict(model) -> dict[str, np.ndarray]:
-    return {name: p.asnumpy() for name, p in model.parameters_dict().items()}
+    """A snapshot of the parameters (copies: `asnumpy` may alias memory that training keeps updating)."""
+    return {name: p.asnumpy().copy() for name, p in model.parameters_dict().items()}
 
 
 def save_weights(state: dict[str, np.ndarray], path: str) -> None:

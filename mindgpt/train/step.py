@@ -1,4 +1,5 @@
-"""One compiled training step: loss and gradients, global-norm clipping, the optimizer update."""
+"""One compiled training step: loss and gradients, data-parallel all-reduce, loss-scale check,
+global-norm clipping and the optimizer update — with gradient accumulation over micro-batches."""
 from __future__ import annotations
 
 from typing import Callable
@@ -7,24 +8,82 @@ import mindspore as ms
 from mindspore import nn, ops
 
 
-def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: float = 1.0) -> Callable:
+def _data_parallel() -> bool:
+    return ms.get_auto_parallel_context("parallel_mode") == ms.ParallelMode.DATA_PARALLEL
+
+
+def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: float = 1.0, grad_accum: int = 1,
+                    loss_scaler: ms.amp.LossScaler | None = None) -> Callable:
     """Return `step(input_ids, attention_mask, token_type_ids, labels) -> loss`, compiled with ms.jit.
 
-    The model's first output must be the loss (all mindgpt models return it first when given labels).
-    Pass None for inputs a batch does not have.
+    The model's first output must be the loss (all mindgpt models return it first when given labels);
+    pass None for inputs a batch does not have. With `grad_accum` > 1 the batch is cut into that many
+    micro-batches along axis 0 and their mean gradient makes one update. Under DATA_PARALLEL the gradients
+    are averaged over ranks; with a `loss_scaler` (fp16) an overflowing step is skipped.
     """
+    if grad_accum < 1:
+        raise ValueError(f"grad_accum must be >= 1, got {grad_accum}")
+    params = optimizer.parameters
+    reducer = nn.DistributedGradReducer(params) if _data_parallel() else None
 
     def forward(input_ids, attention_mask, token_type_ids, labels):
-        return model(input_ids, attention_mask, token_type_ids, None, labels)[0]
+        loss = model(input_ids, attention_mask, token_type_ids, None, labels)[0]
+        return loss if loss_scaler is None else loss_scaler.scale(loss)
 
-    grad_fn = ms.value_and_grad(forward, None, optimizer.parameters)
+    grad_fn = ms.value_and_grad(forward, None, params)
 
-    @ms.jit
-    def step(input_ids, attention_mask, token_type_ids, labels):
-        loss, grads = grad_fn(input_ids, attention_mask, token_type_ids, labels)
+    def update(grads):
+        if reducer is not None:
+            grads = reducer(grads)
+        finite = True
+        if loss_scaler is not None:
+            grads = loss_scaler.unscale(grads)
+            finite = ms.amp.all_finite(grads)
+            loss_scaler.adjust(finite)
         if max_grad_norm > 0:
             grads = ops.clip_by_global_norm(grads, max_grad_norm)
-        optimizer(grads)
-        return loss
+        if finite:
+            optimizer(grads)
+
+    def unscaled(loss):
+        return loss if loss_scaler is None else loss_scaler.unscale(loss)
+
+    @ms.jit
+    def fused_step(input_ids, attention_mask, token_type_ids, labels):
+        loss, grads = grad_fn(input_ids, attention_mask, token_type_ids, labels)
+        update(grads)
+        return unscaled(loss)
+
+    if grad_accum == 1:
+        return fused_step
+
+    accumulated = params.clone(prefix="grad_accum", init="zeros")
+
+    @ms.jit
+    def accumulate(input_ids, attention_mask, token_type_ids, labels):
+        loss, grads = grad_fn(input_ids, attention_mask, token_type_ids, labels)
+        for total, grad in zip(accumulated, grads):
+            ops.assign_add(total, grad / grad_accum)
+        return unscaled(loss)
+
+    @ms.jit
+    def apply_accumulated():
+        update(tuple(total * 1.0 for total in accumulated))
+        for total in accumulated:
+            ops.assign(total, ops.zeros_like(total))
+        return True
+
+    def step(input_ids, attention_mask, token_type_ids, labels):
+        rows = input_ids.shape[0]
+        if rows % grad_accum:
+            raise ValueError(f"batch of {rows} rows does not split into grad_accum={grad_accum} micro-batches")
+        size = rows // grad_accum
+        losses = []
+        for i in range(grad_accum):
+            part = [None if x is None else x[i * size:(i + 1) * size]
+                    for x in (input_ids, attention_mask, token_type_ids, labels)]
+            losses.append(accumulate(*part))
+        apply_accumulated()
+        return sum(losses[1:], losses[0]) / grad_accum
 
     return step

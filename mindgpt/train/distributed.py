@@ -1,0 +1,30 @@
+"""Data-parallel set-up, done once at the entry point: msrun and rank-table launches both end here."""
+from __future__ import annotations
+
+import os
+
+import mindspore as ms
+
+
+def launched_distributed() -> bool:
+    """True under msrun (MS_WORKER_NUM) or a rank-table launch (RANK_SIZE > 1)."""
+    return int(os.environ.get("MS_WORKER_NUM", "1")) > 1 or int(os.environ.get("RANK_SIZE", "1")) > 1
+
+
+def init_data_parallel() -> tuple[int, int]:
+    """(rank, world size). Under a distributed launch: init the collectives and average gradients."""
+    if not launched_distributed():
+        return 0, 1
+    from mindspore.communication import get_group_size, get_rank, init
+
+    init()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
+    return get_rank(), get_group_size()
+
+
+def barrier(world: int) -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if world > 1:
+        from mindspore.communication.comm_func import barrier as all_ranks_barrier
+
+        all_ranks_barrier()

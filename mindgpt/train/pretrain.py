@@ -1,0 +1,245 @@
+"""Pretraining with the language-model objective L1: corpus → tokenizer → shards → graph-mode training.
+
+Everything a run needs is derived from its settings, so a killed run restarted with `resume=true`
+continues from its newest checkpoint (weights, Adam state, step and LR position; batches are a function of
+the step) and ends where an unbroken run ends. Rank 0 writes all files; every rank trains.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import mindspore as ms
+from tqdm import tqdm
+
+from ..config import GPTConfig
+from ..data.corpus import TokenShards, prepare_corpus
+from ..data.sources import DEFAULT_CORPUS_SOURCES, default_corpus_texts
+from ..generate import generate
+from ..io import atomic_path
+from ..model import GPTLMHeadModel
+from ..tokenizer import GPTTokenizer
+from .distributed import barrier, init_data_parallel
+from .optim import build_optimizer, lr_schedule
+from .plot import plot_losses
+from .settings import PretrainSettings
+from .state import checkpoints, load_train_state, save_train_state
+from .step import make_train_step
+
+logger = logging.getLogger("mindgpt")
+
+
+# --- data ----------------------------------------------------------------------------------------
+def read_corpus(settings: PretrainSettings) -> tuple[list[tuple[str, str]], list[str]]:
+    """(documents, source names): the default Shakespeare, a text file, or a directory of text files."""
+    if settings.corpus == "shakespeare":
+        return default_corpus_texts(settings.data_dir), list(DEFAULT_CORPUS_SOURCES)
+    path = Path(settings.corpus)
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".md")) if path.is_dir() else [path]
+    if not path.exists() or not files:
+        raise FileNotFoundError(f"corpus {settings.corpus!r} is neither 'shakespeare' nor a text file or "
+                                "a directory holding .txt/.md files")
+    docs = [(str(f.relative_to(path) if path.is_dir() else f.name), f.read_text(encoding="utf-8"))
+            for f in files]
+    if len(docs) == 1:  # one file: split it into paragraphs groups so train and validation both get text
+        paragraphs = docs[0][1].split("\n\n")
+        size = max(1, len(paragraphs) // 20)
+        docs = [(f"{docs[0][0]}#{i}", "\n\n".join(paragraphs[i:i + size])) for i in range(0, len(paragraphs), size)]
+    return docs, [str(path)]
+
+
+def load_tokenizer(settings: PretrainSettings, docs: list[tuple[str, str]]) -> GPTTokenizer:
+    """The given tokenizer, or a BPE vocabulary trained on the corpus once and cached by its inputs."""
+    if settings.tokenizer:
+        tokenizer = GPTTokenizer.from_pretrained(settings.tokenizer)
+        tokenizer.add_special_tokens()
+        return tokenizer
+    digest = hashlib.sha256(str(settings.vocab_size).encode())
+    for name, text in docs:
+        digest.update(name.encode() + b"\0" + text.encode())
+    cache = Path(settings.data_dir) / f"tokenizer-{digest.hexdigest()[:16]}"
+    if (cache / "tokenizer.json").is_file():
+        return GPTTokenizer.from_pretrained(cache)
+    tokenizer = GPTTokenizer.train((text for _, text in docs), vocab_size=settings.vocab_size)
+    tokenizer.save_pretrained(cache)
+    return tokenizer
+
+
+def prepare_data(settings: PretrainSettings, rank: int, world: int) -> tuple[GPTTokenizer, TokenShards]:
+    """Rank 0 builds (or finds cached) tokenizer and shards; the other ranks then read them."""
+    def build() -> tuple[GPTTokenizer, TokenShards]:
+        docs, sources = read_corpus(settings)
+        tokenizer = load_tokenizer(settings, docs)
+        out = Path(settings.data_dir) / f"shards-{Path(settings.corpus).name}-{len(tokenizer)}"
+        prepare_corpus(docs, tokenizer, out, val_fraction=settings.val_fraction, seed=settings.seed,
+                       sources=sources)
+        return tokenizer, TokenShards(out)
+
+    if rank == 0:
+        result = build()
+        barrier(world)
+        return result
+    barrier(world)
+    return build()  # a cache hit now
+
+
+# --- model and optimizer -------------------------------------------------------------------------
+def build_model(settings: PretrainSettings, model_overrides: dict[str, Any], tokenizer: GPTTokenizer) -> GPTLMHeadModel:
+    config = GPTConfig.from_preset(settings.model, **{**tokenizer.special_token_ids(), **model_overrides,
+                                                      "vocab_size": len(tokenizer)})
+    if settings.block_size > config.n_positions:
+        raise ValueError(f"block_size={settings.block_size} exceeds the model's n_positions={config.n_positions}")
+    return GPTLMHeadModel(config)
+
+
+def precision_for(settings: PretrainSettings) -> str:
+    if settings.precision not in ("auto", "fp32", "fp16", "bf16"):
+        raise ValueError(f"precision {settings.precision!r} is not one of auto, fp32, fp16, bf16")
+    if settings.precision != "auto":
+        return settings.precision
+    return "fp32" if ms.get_context("device_target") == "CPU" else "fp16"
+
+
+def cast_for_training(model: GPTLMHeadModel, precision: str):
+    """Matmuls in fp16/bf16 with fp32 master weights (AMP O1); fp16 adds dynamic loss scaling."""
+    if precision == "fp32":
+        return model, None
+    dtype = ms.float16 if precision == "fp16" else ms.bfloat16
+    trained = ms.amp.auto_mixed_precision(model, "O1", dtype=dtype)
+    scaler = ms.amp.DynamicLossScaler(2.0 ** 16, 2, 1000) if precision == "fp16" else None
+    return trained, scaler
+
+
+# --- the loop ------------------------------------------------------------------------------------
+def window(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """block_size consecutive tokens from a sampler's (x, y) pair of length block_size - 1."""
+    return np.concatenate([x, y[:, -1:]], axis=1)
+
+
+def evaluate(model: GPTLMHeadModel, shards: TokenShards, settings: PretrainSettings) -> float:
+    """Mean validation loss over fixed windows (the same ones at every evaluation)."""
+    model.set_train(False)
+    total, count = 0.0, 0
+    for x, y in shards.eval_batches("val", settings.batch_size, settings.block_size - 1, settings.eval_batches):
+        if len(x) < settings.batch_size:  # a short last batch would compile a second graph
+            break
+        ids = ms.Tensor(window(x, y))
+        total += float(model(ids, None, None, None, ids)[0].asnumpy())
+        count += 1
+    model.set_train(True)
+    return total / max(count, 1)
+
+
+class MetricsLog:
+    """metrics.jsonl, one record per line; a resumed run first drops records past its checkpoint."""
+
+    def __init__(self, path: Path, resume_step: int, enabled: bool):
+        self.path, self.enabled = path, enabled
+        self.records: list[dict[str, Any]] = []
+        if enabled and resume_step and path.is_file():
+            self.records = [r for r in map(json.loads, path.read_text().splitlines()) if r["step"] <= resume_step]
+        if enabled:
+            with atomic_path(path) as tmp, open(tmp, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in self.records)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            self.records.append(record)
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def curve(self, key: str) -> list[tuple[int, float]]:
+        return [(r["step"], r[key]) for r in self.records if key in r]
+
+
+def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
+    """Run (or resume) a pretraining job; returns the final metrics and output paths."""
+    rank, world = init_data_parallel()
+    ms.set_seed(settings.seed)
+    rows = settings.batch_size // world
+    if settings.batch_size % world or rows % settings.grad_accum:
+        raise ValueError(f"batch_size={settings.batch_size} must split evenly over {world} ranks and "
+                         f"grad_accum={settings.grad_accum} micro-batches")
+    out = Path(settings.output_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "settings.json").write_text(json.dumps(
+            {**dataclasses.asdict(settings), **model_overrides}, indent=2))
+    tokenizer, shards = prepare_data(settings, rank, world)
+    model = build_model(settings, model_overrides, tokenizer)
+    lrs = lr_schedule(settings.lr, settings.max_steps, settings.warmup_steps, settings.lr_decay, settings.min_lr)
+    optimizer = build_optimizer(model, lrs, settings.weight_decay)
+    trained, scaler = cast_for_training(model, precision_for(settings))
+    step_fn = make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler)
+
+    start = 0
+    saved = checkpoints(out / "checkpoints")
+    if settings.resume and saved:
+        start = load_train_state(saved[-1], model, optimizer)["step"]
+        logger.info("resumed from %s at step %d", saved[-1], start)
+    metrics = MetricsLog(out / "metrics.jsonl", start, enabled=rank == 0)
+    model.set_train(True)
+    n_params = sum(p.size for p in model.trainable_params())
+    if rank == 0:
+        print(f"mindgpt pretrain: {n_params / 1e6:.2f}M parameters, {len(tokenizer)} tokens vocabulary, "
+              f"{len(shards.tokens('train')):,} train tokens, {world} rank(s), steps {start}→{settings.max_steps}")
+    bar = tqdm(total=settings.max_steps, initial=start, disable=rank != 0, unit="step", dynamic_ncols=True)
+    tokens_per_step = settings.batch_size * settings.block_size
+    timer, val_loss, first = time.perf_counter(), float("nan"), start
+    for step in range(start, settings.max_steps):
+        x, y = shards.get_batch("train", step, rows, settings.block_size - 1, settings.seed, rank, world)
+        ids = ms.Tensor(window(x, y))
+        loss = float(step_fn(ids, None, None, ids).asnumpy())
+        if not math.isfinite(loss) and scaler is None:
+            raise FloatingPointError(f"loss became {loss} at step {step + 1}; lower lr (now {settings.lr})")
+        done = step + 1
+        record: dict[str, Any] = {"step": done, "loss": loss, "lr": float(lrs[step])}
+        if done % settings.eval_every == 0 or done == settings.max_steps:
+            val_loss = evaluate(model, shards, settings) if rank == 0 else float("nan")
+            record.update(val_loss=val_loss, val_ppl=math.exp(val_loss))
+        elapsed = time.perf_counter() - timer
+        record["tokens_per_s"] = tokens_per_step * (done - first) / max(elapsed, 1e-9)
+        if done == first + 1:  # the first step includes compilation: rate the rest
+            timer, first = time.perf_counter(), done
+        if done % settings.log_every == 0 or "val_loss" in record:
+            metrics.write(record)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lrs[step]:.2e}", tok_s=f"{record['tokens_per_s']:.0f}",
+                        val_ppl=f"{math.exp(val_loss):.1f}" if math.isfinite(val_loss) else "-")
+        bar.update(1)
+        if rank == 0 and (done % settings.save_every == 0 or done == settings.max_steps):
+            save_train_state(out / "checkpoints", done, model, optimizer, {"loss": loss}, settings.keep_checkpoints)
+    bar.close()
+    return finish(model, tokenizer, shards, settings, metrics, rank, world)
+
+
+def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, settings: PretrainSettings,
+           metrics: MetricsLog, rank: int, world: int) -> dict[str, Any]:
+    """Rank 0: final evaluation, the loadable model + tokenizer directory, the loss plot and a sample."""
+    barrier(world)
+    out = Path(settings.output_dir)
+    if rank != 0:
+        return {}
+    final = out / "final"
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    val_loss = evaluate(model, shards, settings)
+    plot_losses(out / "loss.png", {"train": metrics.curve("loss"), "val": metrics.curve("val_loss")},
+                f"mindgpt pretraining: {settings.model}, {settings.corpus}")
+    prompt = [tokenizer.bos_token_id] + tokenizer.encode(settings.sample_prompt) if settings.sample_prompt else [
+        tokenizer.bos_token_id]
+    room = model.config.n_positions - len(prompt)
+    sample_ids = generate(model, [prompt], max_new_tokens=min(settings.sample_tokens, room), do_sample=True,
+                          top_k=40, seed=settings.seed)[0]
+    summary = {"val_loss": val_loss, "val_ppl": math.exp(val_loss), "unigram_ppl": shards.unigram_perplexity(),
+               "final_dir": str(final), "loss_plot": str(out / "loss.png"), "metrics": str(out / "metrics.jsonl"),
+               "sample": tokenizer.decode(sample_ids, skip_special_tokens=True)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

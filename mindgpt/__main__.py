@@ -1,3 +1,3 @@
-from .cli import main
+from mindgpt.cli import main
 
 main()

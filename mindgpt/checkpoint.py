@@ -162,6 +162,16 @@ def state_dict(model) -> dict[str, np.ndarray]:
     return {name: p.asnumpy().copy() for name, p in model.parameters_dict().items()}
 
 
+def weights_digest(model) -> str:
+    """sha256 over every parameter's name and bytes: equal digests mean bit-identical weights (e.g. replicas)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, value in sorted(state_dict(model).items()):
+        digest.update(name.encode() + b"\0" + np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
 def save_weights(state: dict[str, np.ndarray], path: str) -> None:
     """Write a weights file atomically, in the format its name says (.safetensors or .ckpt)."""
     with atomic_path(path) as tmp:

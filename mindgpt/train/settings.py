@@ -18,7 +18,7 @@ from ..config import _FIELDS as MODEL_FIELDS
 
 @dataclasses.dataclass
 class PretrainSettings:
-    """Defaults are the small CPU run that `python -m mindgpt pretrain` does with no arguments."""
+    """Training settings; configs/*.yaml name them (the CLI's default is configs/pretrain_small.yaml)."""
 
     model: str = "small"  # GPTConfig preset; GPTConfig field keys override it
     corpus: str = "shakespeare"  # or a .txt file / a directory of .txt and .md files
@@ -28,12 +28,12 @@ class PretrainSettings:
     data_dir: str = "data_cache"
     output_dir: str = "outputs/pretrain_small"
     block_size: int = 128
-    batch_size: int = 16  # sequences per optimizer step, over all ranks and micro-batches
+    batch_size: int = 12  # sequences per optimizer step, over all ranks and micro-batches
     grad_accum: int = 1
-    max_steps: int = 600
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_steps: int = 50
+    max_steps: int = 400
+    lr: float = 3e-4
+    min_lr: float = 3e-5
+    warmup_steps: int = 40
     lr_decay: str = "cosine"
     weight_decay: float = 0.01
     grad_clip: float = 1.0
@@ -42,15 +42,17 @@ class PretrainSettings:
     eval_every: int = 100
     eval_batches: int = 40
     log_every: int = 10
-    save_every: int = 200
+    save_every: int = 100
     keep_checkpoints: int = 3
     resume: bool = False
     sample_prompt: str = "ROMEO:"
     sample_tokens: int = 48
 
 
-def load_settings(path: str | None, overrides: Sequence[str] = ()) -> tuple[PretrainSettings, dict[str, Any]]:
-    """(settings, model config overrides) from a YAML file and `key=value` strings (values parsed as YAML)."""
+def load_settings(path: str | None, overrides: Sequence[str] = (), kind: type = PretrainSettings
+                  ) -> tuple[Any, dict[str, Any]]:
+    """(settings of dataclass `kind`, model config overrides) from a YAML file and `key=value` strings
+    (values parsed as YAML)."""
     values: dict[str, Any] = {}
     if path:
         if not os.path.isfile(path):
@@ -58,14 +60,14 @@ def load_settings(path: str | None, overrides: Sequence[str] = ()) -> tuple[Pret
         with open(path, encoding="utf-8") as f:
             values.update(yaml.safe_load(f) or {})
     values.update(parse_overrides(overrides))
-    known = {f.name for f in dataclasses.fields(PretrainSettings)}
+    known = {f.name for f in dataclasses.fields(kind)}
     model_keys = set(MODEL_FIELDS) - {"extra", "vocab_size"} | set(GPTConfig.attribute_map)
     for key in values:
         if key not in known and key not in model_keys:
             close = difflib.get_close_matches(key, sorted(known | model_keys), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown setting {key!r}{hint}")
-    settings = PretrainSettings(**{k: v for k, v in values.items() if k in known})
+    settings = kind(**{k: v for k, v in values.items() if k in known})
     return settings, {k: v for k, v in values.items() if k not in known}
 
 

@@ -23,7 +23,7 @@ class PretrainSettings:
     model: str = "small"  # GPTConfig preset; GPTConfig field keys override it
     corpus: str = "shakespeare"  # or a .txt file / a directory of .txt and .md files
     tokenizer: str | None = None  # an existing tokenizer directory, instead of training one on the corpus
-    vocab_size: int = 4096  # size of the BPE vocabulary trained on the corpus
+    vocab_size: int = 512  # size of the BPE vocabulary trained on the corpus
     val_fraction: float = 0.05
     data_dir: str = "data_cache"
     output_dir: str = "outputs/pretrain_small"

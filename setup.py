@@ -16,6 +16,6 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7"], "bench": ["scikit-learn>=1.3"]},  # bench: the ablation's TF-IDF baseline
     entry_points={"console_scripts": ["mindgpt=mindgpt.cli:main"]},
 )

@@ -6,6 +6,7 @@ from .model import (
     GPTLMHeadModel,
     GPTModel,
 )
+from .score import score  # the function: `mindgpt.score(model, tokenizer, texts)`
 from .tokenizer import GPTTokenizer
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "GPTForSequenceClassification",
     "GPTDoubleHeadsModel",
     "GPTTokenizer",
+    "score",
 ]

@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. pretrained=outputs/pretrain_small/final")
     p.set_defaults(run=finetune)
     p = commands.add_parser("evaluate", help="score a fine-tuned model on its dataset's test split")
-    p.add_argument("finetuned_dir", help="a finetune output_dir (or its best/ folder)")
+    p.add_argument("--finetuned", required=True, dest="finetuned_dir", help="a finetune output_dir (or its best/)")
     p.add_argument("--config", required=True, help="the YAML settings it was fine-tuned with")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. max_eval_examples=200")
     p.set_defaults(run=evaluate)

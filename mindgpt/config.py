@@ -169,6 +169,8 @@ class GPTConfig:
         out = {"model_type": self.model_type}
         out.update({name: getattr(self, name) for name in _FIELDS if name != "extra"})
         out.update(self.extra)
+        if out["afn"] == "gelu_new":  # the same tanh GELU; transformers' openai-gpt only knows it as "gelu"
+            out["afn"] = "gelu"
         id2label = out.get("id2label")
         if not id2label or len(id2label) != self.num_labels:  # keep HF's way of counting labels in step
             out["id2label"] = {str(i): f"LABEL_{i}" for i in range(self.num_labels)}

@@ -1,7 +1,17 @@
-"""Text generation: greedy decoding and sampling (temperature, top-k, top-p) from GPTLMHeadModel.
+"""Text generation from GPTLMHeadModel: greedy decoding and sampling, with a key/value cache.
 
-The context lives in one fixed-shape [batch, n_positions] buffer, so graph mode compiles the forward pass
-once: causal attention makes the logits at position t independent of whatever sits after t.
+Prompts of different lengths are left-padded into one buffer; padding is masked out of attention and the
+position ids count real tokens only (cumsum(mask) - 1), so a padded prompt continues exactly as it would
+alone. New tokens go in the columns after the longest prompt.
+
+With the cache (the default) the prompt passes through the model once, leaving every layer's keys and values
+in a static [batch, n_head, n_positions, head_dim] cache; each new token then costs the work of one position.
+Only the next-token logits [batch, vocab] come back to the host, where the token is picked. `use_cache=False`
+is the reference the tests compare against: the ordinary forward recomputes the whole context for every
+token, as HF's openai-gpt does.
+
+There is no sliding window: prompt + max_new_tokens must fit in n_positions, else a ValueError says by how
+much it does not.
 """
 from __future__ import annotations
 
@@ -9,19 +19,158 @@ from typing import Sequence
 
 import numpy as np
 import mindspore as ms
+from mindspore import Tensor
 
 
-def _check(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float, top_k: int,
-           top_p: float) -> None:
-    if not prompts or any(len(p) == 0 for p in prompts):
-        raise ValueError("generate needs at least one non-empty prompt (give it at least a [BOS] token)")
-    longest = max(len(p) for p in prompts) + max_new_tokens
-    if longest > model.config.n_positions:
-        raise ValueError(f"prompt + max_new_tokens = {longest} tokens exceeds the context of "
-                         f"{model.config.n_positions} (n_positions); shorten the prompt or max_new_tokens")
-    if max_new_tokens < 0 or temperature <= 0 or top_k < 0 or not 0 < top_p <= 1:
-        raise ValueError(f"need max_new_tokens >= 0, temperature > 0, top_k >= 0 and 0 < top_p <= 1; got "
-                         f"{max_new_tokens}, {temperature}, {top_k}, {top_p}")
+def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0, eos_token_id: int | None = None,
+             seed: int | None = None, attention_mask=None, use_cache: bool = True) -> list[list[int]]:
+    """Continue each prompt; returns prompt + new tokens per prompt, each stopping after `eos_token_id`.
+
+    `input_ids` is a list of id lists (any lengths) or a [batch, length] array/Tensor whose `attention_mask`
+    (1 = token, 0 = padding, either side) marks each prompt. Greedy unless `do_sample`; sampling applies the
+    repetition penalty, then temperature, top-k and top-p (nucleus), and `seed` makes it repeat exactly.
+    """
+    prompts = as_prompts(input_ids, attention_mask)
+    check_request(model.config, prompts, max_new_tokens, temperature, top_k, top_p, repetition_penalty)
+    if max_new_tokens == 0:
+        return prompts
+    model.set_train(False)
+    ids, mask, positions = left_padded(prompts, model.config.n_positions)
+    start = max(len(p) for p in prompts)
+    if use_cache:
+        decoder = CachedDecoder(model, mask, positions)
+    else:
+        decoder = Recompute(model, mask, positions, start + max_new_tokens)
+    rng = np.random.default_rng(seed) if do_sample else None
+    outputs = [list(p) for p in prompts]
+    done = np.zeros(len(prompts), bool)
+    logits = decoder.next_logits(ids, 0, start)
+    for column in range(start, start + max_new_tokens):
+        logits = penalize_repeats(logits, ids[:, :column], mask[:, :column], repetition_penalty)
+        ids[:, column] = next_token(logits, rng, temperature, top_k, top_p)
+        for row in np.flatnonzero(~done):
+            outputs[row].append(int(ids[row, column]))
+            done[row] = eos_token_id is not None and ids[row, column] == eos_token_id
+        if done.all() or column + 1 == start + max_new_tokens:
+            break
+        logits = decoder.next_logits(ids, column, column + 1)
+    return outputs
+
+
+# --- the two ways to get next-token logits ---------------------------------------------------------
+class CachedDecoder:
+    """New columns only, through `model.decode_step` against the static key/value cache."""
+
+    def __init__(self, model, mask: np.ndarray, positions: np.ndarray):
+        self.model = model
+        self.positions = positions
+        self.key_mask = Tensor(mask)
+        self.cache = model.transformer.empty_cache(mask.shape[0])
+
+    def next_logits(self, ids: np.ndarray, start: int, end: int) -> np.ndarray:
+        """Logits after column end-1, feeding columns start..end-1 (the earlier ones are in the cache)."""
+        cache = ms.mutable(self.cache)  # a variable input: a plain tuple would recompile the step every call
+        logits, self.cache = self.model.decode_step(Tensor(ids[:, start:end]), Tensor(self.positions[:, start:end]),
+                                                    self.key_mask, Tensor(start, ms.int32), cache)
+        return logits.asnumpy()
+
+
+class Recompute:
+    """The reference: the ordinary forward over the first `width` columns at every step.
+
+    The width is fixed for the whole call, so graph mode compiles once; causal attention keeps the columns
+    after the one read from mattering.
+    """
+
+    def __init__(self, model, mask: np.ndarray, positions: np.ndarray, width: int):
+        self.model = model
+        self.width = width
+        self.mask = Tensor(mask[:, :width])
+        self.positions = Tensor(positions[:, :width])
+
+    def next_logits(self, ids: np.ndarray, start: int, end: int) -> np.ndarray:
+        hidden = self.model.transformer(Tensor(ids[:, : self.width]), self.mask, None, self.positions)[0]
+        return self.model.lm_logits(hidden[:, end - 1]).asnumpy()
+
+
+# --- inputs ------------------------------------------------------------------------------------------
+def as_prompts(input_ids, attention_mask=None) -> list[list[int]]:
+    """The prompts as lists of ints, whatever form `input_ids` (and its padding mask) came in."""
+    if isinstance(input_ids, Tensor):
+        input_ids = input_ids.asnumpy()
+    if isinstance(attention_mask, Tensor):
+        attention_mask = attention_mask.asnumpy()
+    if isinstance(input_ids, np.ndarray) and input_ids.ndim != 2:
+        raise ValueError(f"input_ids must be [batch, length] or a list of id lists, got shape {input_ids.shape}; "
+                         "wrap a single prompt as [ids]")
+    if not isinstance(input_ids, (np.ndarray, Sequence)) or not all(
+            isinstance(p, (np.ndarray, Sequence)) for p in input_ids):
+        raise ValueError("input_ids must be a list of id lists or a [batch, length] array, e.g. [[bos, 17, 5]]")
+    if attention_mask is None:
+        return [[int(i) for i in p] for p in input_ids]
+    attention_mask = np.asarray(attention_mask)
+    if attention_mask.shape != np.shape(input_ids):
+        raise ValueError(f"attention_mask has shape {attention_mask.shape}, input_ids {np.shape(input_ids)}; "
+                         "they must match")
+    return [[int(i) for i, keep in zip(p, m) if keep] for p, m in zip(input_ids, attention_mask)]
+
+
+def check_request(config, prompts: list[list[int]], max_new_tokens: int, temperature: float, top_k: int,
+                  top_p: float, repetition_penalty: float) -> None:
+    """A ValueError naming the bad argument and the fix; nothing when the request can run."""
+    if not prompts:
+        raise ValueError("generate needs at least one prompt")
+    for i, prompt in enumerate(prompts):
+        if not prompt:
+            raise ValueError(f"prompt {i} is empty; start it with at least one token, e.g. tokenizer.bos_token_id")
+        bad = [t for t in prompt if not 0 <= t < config.vocab_size]
+        if bad:
+            raise ValueError(f"prompt {i} holds token id {bad[0]}, outside the vocabulary [0, {config.vocab_size})")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    longest, n = max(len(p) for p in prompts), config.n_positions
+    if longest + max_new_tokens > n:
+        fixes = [f"max_new_tokens <= {n - longest}"] if longest < n else []
+        fixes += [f"only the prompt's last {n - max_new_tokens} tokens"] if max_new_tokens < n else []
+        raise ValueError(f"the longest prompt ({longest} tokens) + max_new_tokens ({max_new_tokens}) = "
+                         f"{longest + max_new_tokens} exceeds the model's context of n_positions={n}; use "
+                         + (" or ".join(fixes) or f"max_new_tokens < {n} and a shorter prompt"))
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}; use do_sample=False for greedy decoding")
+    if not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 0 (0 keeps every token), got {top_k!r}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] (1 keeps every token), got {top_p!r}")
+    if not repetition_penalty > 0:
+        raise ValueError(f"repetition_penalty must be > 0 (1 = none), got {repetition_penalty!r}")
+
+
+def left_padded(prompts: list[list[int]], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ids, attention mask and position ids [batch, width]: prompts right-aligned before the new columns.
+
+    Columns after the prompts count as tokens already: causal attention hides each until it is written.
+    """
+    start = max(len(p) for p in prompts)
+    ids = np.zeros((len(prompts), width), np.int32)
+    mask = np.ones((len(prompts), width), np.int32)
+    for row, prompt in enumerate(prompts):
+        ids[row, start - len(prompt): start] = prompt
+        mask[row, : start - len(prompt)] = 0
+    positions = np.maximum(np.cumsum(mask, 1) - 1, 0).astype(np.int32)
+    return ids, mask, positions
+
+
+# --- picking the next token ----------------------------------------------------------------------------
+def penalize_repeats(logits: np.ndarray, ids: np.ndarray, mask: np.ndarray, penalty: float) -> np.ndarray:
+    """CTRL's repetition penalty (as HF): logits of tokens already in a row are divided by `penalty` when
+    positive and multiplied when negative, so either way they become less likely for penalty > 1."""
+    if penalty == 1.0:
+        return logits
+    seen = np.zeros(logits.shape, bool)
+    rows, columns = np.nonzero(mask)
+    seen[rows, ids[rows, columns]] = True
+    return np.where(seen, np.where(logits > 0, logits / penalty, logits * penalty), logits)
 
 
 def next_token(logits: np.ndarray, rng: np.random.Generator | None, temperature: float = 1.0,
@@ -43,30 +192,5 @@ def next_token(logits: np.ndarray, rng: np.random.Generator | None, temperature:
         np.put_along_axis(mask, order, drop, -1)
         probs = np.where(mask, 0.0, probs)
         probs /= probs.sum(-1, keepdims=True)
-    return np.array([rng.choice(len(p), p=p) for p in probs])
-
-
-def generate(model, prompts: Sequence[Sequence[int]], max_new_tokens: int = 32, do_sample: bool = False,
-             temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_token_id: int | None = None,
-             seed: int | None = None) -> list[list[int]]:
-    """Continue each prompt (a list of token ids); returns prompt + new tokens, stopping at EOS."""
-    prompts = [list(map(int, p)) for p in prompts]
-    _check(model, prompts, max_new_tokens, temperature, top_k, top_p)
-    model.set_train(False)
-    rng = np.random.default_rng(seed) if do_sample else None
-    width = model.config.n_positions
-    buffer = np.zeros((len(prompts), width), np.int32)
-    lengths = np.array([len(p) for p in prompts])
-    for row, prompt in enumerate(prompts):
-        buffer[row, : len(prompt)] = prompt
-    done = np.zeros(len(prompts), bool)
-    for _ in range(max_new_tokens):
-        logits = model(ms.Tensor(buffer))[0].asnumpy()
-        token = next_token(logits[np.arange(len(prompts)), lengths - 1], rng, temperature, top_k, top_p)
-        for row in np.flatnonzero(~done):
-            buffer[row, lengths[row]] = token[row]
-            lengths[row] += 1
-            done[row] = eos_token_id is not None and token[row] == eos_token_id
-        if done.all():
-            break
-    return [buffer[row, : lengths[row]].tolist() for row in range(len(prompts))]
+    below = np.cumsum(probs, -1) < rng.random((len(probs), 1))  # inverse CDF: one uniform draw per row
+    return np.minimum(below.sum(-1), probs.shape[-1] - 1)

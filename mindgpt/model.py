@@ -103,17 +103,47 @@ class Attention(nn.Cell):
         b, t, _ = x.shape
         return x.reshape(b, t, self.n_head, self.head_dim).transpose(0, 2, 1, 3)
 
-    def construct(self, x, mask_bias=None):
-        b, t, c = x.shape
-        q, k, v = ops.split(self.c_attn(x), c, axis=2)
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+    def heads(self, x):
+        """Queries, keys and values of x [B, t, C], each [B, n_head, t, head_dim]."""
+        q, k, v = ops.split(self.c_attn(x), x.shape[-1], axis=2)
+        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+
+    def attend(self, q, k, v, future, mask_bias):
+        """Mix the values v by the queries' softmax scores over the keys k; `future` [t, keys] marks the
+        keys each query must not see. The one attention computation of the full pass and of decoding."""
+        b, _, t, _ = q.shape
         w = self.scores(q, k) / math.sqrt(self.head_dim)
-        w = ops.masked_fill(w, ~self.causal[:t, :t], CAUSAL_FILL)
+        w = ops.masked_fill(w, future, CAUSAL_FILL)
         if mask_bias is not None:
             w = w + mask_bias
         w = self.attn_dropout(ops.softmax(w, axis=-1))
-        a = self.mix(w, v).transpose(0, 2, 1, 3).reshape(b, t, c)
+        a = self.mix(w, v).transpose(0, 2, 1, 3).reshape(b, t, self.n_head * self.head_dim)
         return self.resid_dropout(self.c_proj(a))
+
+    def construct(self, x, mask_bias=None):
+        t = x.shape[1]
+        q, k, v = self.heads(x)
+        return self.attend(q, k, v, ~self.causal[:t, :t], mask_bias)
+
+    def extend(self, x, cache, index, future, mask_bias):
+        """Attention of t new positions over everything decoded so far.
+
+        Their keys and values are written into the static (keys, values) cache at columns index..index+t-1,
+        then the queries attend over all n_positions columns, `future` hiding the unwritten ones; returns
+        the output and the new cache.
+        """
+        q, k, v = self.heads(x)
+        keys, values = write_columns(cache[0], k, index), write_columns(cache[1], v, index)
+        return self.attend(q, keys, values, future, mask_bias), (keys, values)
+
+
+def write_columns(cache, new, index):
+    """`cache` [B, H, N, D] with `new` [B, H, t, D] at columns index..index+t-1, as a new tensor.
+
+    `index` is a Tensor, so the compiled step serves every position.
+    """
+    columns = (index + ops.arange(new.shape[2], dtype=ms.int32)).reshape(1, 1, -1, 1)
+    return ops.tensor_scatter_elements(cache, ops.broadcast_to(columns, new.shape), new, axis=2)
 
 
 class MLP(nn.Cell):
@@ -139,7 +169,16 @@ class Block(nn.Cell):
         self.ln_2 = LayerNorm(config.n_embd, config.layer_norm_epsilon)
 
     def construct(self, x, mask_bias=None):
-        n = self.ln_1(x + self.attn(x, mask_bias))
+        return self.feed_forward(x, self.attn(x, mask_bias))
+
+    def extend(self, x, cache, index, future, mask_bias):
+        """The block over new positions only, reading and updating the attention cache (see Attention)."""
+        a, cache = self.attn.extend(x, cache, index, future, mask_bias)
+        return self.feed_forward(x, a), cache
+
+    def feed_forward(self, x, a):
+        """The rest of the block once the attention output `a` of `x` is known."""
+        n = self.ln_1(x + a)
         return self.ln_2(n + self.mlp(n))
 
 
@@ -188,17 +227,10 @@ class GPTModel(GPTPreTrainedModel):
     def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                   output_hidden_states=False):
         t = input_ids.shape[-1]
-        input_ids = input_ids.reshape(-1, t)
         if position_ids is None:
             position_ids = ops.arange(t, dtype=ms.int32).reshape(1, t)
-        x = self.tokens_embed(input_ids) + self.positions_embed(position_ids.reshape(-1, t))
-        if token_type_ids is not None:
-            x = x + self.tokens_embed(token_type_ids.reshape(-1, t))
-        x = self.drop(x)
-        mask_bias = None
-        if attention_mask is not None:
-            keep = attention_mask.reshape(-1, 1, 1, t).astype(ms.float32)
-            mask_bias = (1.0 - keep) * MASK_FILL
+        x = self.embed(input_ids, position_ids, token_type_ids)
+        mask_bias = None if attention_mask is None else padding_bias(attention_mask)
         all_hidden = ()
         for block in self.h:
             all_hidden = all_hidden + (x,)
@@ -208,13 +240,54 @@ class GPTModel(GPTPreTrainedModel):
             return x, all_hidden
         return (x,)
 
+    def embed(self, input_ids, position_ids, token_type_ids=None):
+        """Token + position (+ segment) embeddings, [N, t, C] for ids of shape [..., t]."""
+        t = input_ids.shape[-1]
+        x = self.tokens_embed(input_ids.reshape(-1, t)) + self.positions_embed(position_ids.reshape(-1, t))
+        if token_type_ids is not None:
+            x = x + self.tokens_embed(token_type_ids.reshape(-1, t))
+        return self.drop(x)
+
+    def empty_cache(self, batch_size: int) -> tuple:
+        """A zero key/value cache: per layer (keys, values), each [batch, n_head, n_positions, head_dim].
+
+        Its shape never changes while decoding, so the decoding step compiles once.
+        """
+        c = self.config
+        shape = (batch_size, c.n_head, c.n_positions, c.n_embd // c.n_head)
+        return tuple((ops.zeros(shape, ms.float32), ops.zeros(shape, ms.float32)) for _ in range(c.n_layer))
+
+    def extend(self, input_ids, position_ids, key_mask, index, cache):
+        """Hidden states [B, t, C] of t new tokens written at cache columns index..index+t-1, and the new cache.
+
+        `key_mask` [B, n_positions] is the attention mask of the whole cache (1 = a real token). The new
+        tokens see the columns up to their own, exactly as in the full pass, so the results agree with it.
+        """
+        t, n = input_ids.shape[-1], key_mask.shape[-1]
+        x = self.embed(input_ids, position_ids)
+        query_columns = (index + ops.arange(t, dtype=ms.int32)).reshape(t, 1)
+        future = ops.arange(n, dtype=ms.int32).reshape(1, n) > query_columns
+        mask_bias = padding_bias(key_mask)
+        new_cache = ()
+        for block, layer_cache in zip(self.h, cache):
+            x, layer_cache = block.extend(x, layer_cache, index, future, mask_bias)
+            new_cache = new_cache + (layer_cache,)
+        return x, new_cache
+
+
+def padding_bias(attention_mask):
+    """What the scores get added: 0 at real tokens, float32's minimum at padding; [N, 1, 1, t]."""
+    keep = attention_mask.reshape(-1, 1, 1, attention_mask.shape[-1]).astype(ms.float32)
+    return (1.0 - keep) * MASK_FILL
+
 
 # One fused sparse softmax-cross-entropy kernel: several times faster on CPU than ops.cross_entropy's composition.
 _token_nll = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="none")
 
 
-def lm_loss(logits, input_ids, labels, attention_mask=None):
-    """L1: mean next-token cross-entropy. Skips labels of -100 and pairs whose input or target is padding."""
+def token_nll(logits, input_ids, labels, attention_mask=None):
+    """-log p(label_{i+1} | tokens <= i) for every pair, flattened, and its weight: 1 where the pair counts,
+    0 for labels of -100 and pairs whose input or target is padding. L1 and `mindgpt.score` both read it."""
     v = logits.shape[-1]
     targets = labels[..., 1:].reshape(-1)
     valid = targets != IGNORE_INDEX
@@ -222,7 +295,12 @@ def lm_loss(logits, input_ids, labels, attention_mask=None):
         m = attention_mask.reshape(input_ids.shape) > 0
         valid = ops.logical_and(valid, ops.logical_and(m[..., :-1], m[..., 1:]).reshape(-1))
     nll = _token_nll(logits[..., :-1, :].reshape(-1, v), ops.where(valid, targets, 0))
-    valid = valid.astype(nll.dtype)
+    return nll, valid.astype(nll.dtype)
+
+
+def lm_loss(logits, input_ids, labels, attention_mask=None):
+    """L1: mean next-token cross-entropy over the pairs that count (see `token_nll`)."""
+    nll, valid = token_nll(logits, input_ids, labels, attention_mask)
     return (nll * valid).sum() / ops.maximum(valid.sum(), 1.0)
 
 
@@ -247,6 +325,22 @@ class GPTLMHeadModel(GPTPreTrainedModel):
         if labels is None:
             return (logits,) + extra
         return (lm_loss(logits, input_ids, labels, attention_mask), logits) + extra
+
+    @ms.jit
+    def decode_step(self, input_ids, position_ids, key_mask, index, cache):
+        """Next-token logits [B, V] after t new tokens [B, t] at cache columns index.., and the new cache.
+
+        Compiled once per model and shape of `input_ids`: the prompt once (t = its length), then one token
+        at a time (t = 1) against the static cache of `transformer.empty_cache`. See generate.py.
+        """
+        hidden, cache = self.transformer.extend(input_ids, position_ids, key_mask, index, cache)
+        return self.lm_logits(hidden[:, -1]), cache
+
+    def generate(self, input_ids, max_new_tokens: int = 32, **options) -> list:
+        """Continue each prompt; see `mindgpt.generate.generate` for the options. Returns lists of ids."""
+        from .generate import generate
+
+        return generate(self, input_ids, max_new_tokens=max_new_tokens, **options)
 
 
 class _ClassifierBase(GPTLMHeadModel):

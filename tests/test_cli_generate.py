@@ -1,0 +1,81 @@
+"""`python -m mindgpt generate | score | export` on a saved model + tokenizer directory.
+
+MindSpore's device can be set once per process, so most tests call `main` in-process with the device set-up
+stubbed out (the test process already runs graph mode on CPU) and one runs the real command.
+"""
+import os
+import subprocess
+import sys
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import nn
+
+from conftest import tensor
+from mindgpt import GPTConfig, GPTLMHeadModel, GPTTokenizer
+from mindgpt import cli
+from mindgpt.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEXT = "to be or not to be that is the question whether tis nobler in the mind to suffer"
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pretrained")
+    tokenizer = GPTTokenizer.train([TEXT] * 4, vocab_size=80, min_frequency=1)
+    ms.set_seed(0)
+    config = GPTConfig(vocab_size=len(tokenizer), n_positions=32, n_embd=32, n_layer=2, n_head=4,
+                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **tokenizer.special_token_ids())
+    GPTLMHeadModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(autouse=True)
+def device_already_set(monkeypatch):
+    monkeypatch.setattr(cli, "set_up_device", lambda: None)
+
+
+def test_the_module_entry_point_generates(pretrained):
+    command = [sys.executable, "-m", "mindgpt", "generate", "--pretrained", pretrained, "--prompt", "to be",
+               "--max-new-tokens", "4", "--seed", "0"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("to be")
+
+
+def test_generate_prints_each_prompt_continued(pretrained, capsys):
+    main(["generate", "--pretrained", pretrained, "--prompt", "to be", "--prompt", "the question",
+          "--max-new-tokens", "5", "--top-k", "5", "--top-p", "0.9", "--temperature", "0.8", "--seed", "1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("to be") and lines[1].startswith("the question")
+    main(["generate", "--pretrained", pretrained, "--prompt", "to be", "--greedy", "--max-new-tokens", "5"])
+    greedy = capsys.readouterr().out
+    main(["generate", "--pretrained", pretrained, "--prompt", "to be", "--greedy", "--max-new-tokens", "5"])
+    assert capsys.readouterr().out == greedy
+
+
+def test_generate_past_the_context_is_a_clear_error(pretrained):
+    with pytest.raises(SystemExit, match=r"error: .* exceeds the model's context of n_positions=32"):
+        main(["generate", "--pretrained", pretrained, "--prompt", "to be", "--max-new-tokens", "40"])
+    with pytest.raises(SystemExit, match=r"error: top_p must be in \(0, 1\]"):
+        main(["generate", "--pretrained", pretrained, "--top-p", "0", "--max-new-tokens", "5"])
+
+
+def test_score_prints_log_prob_and_perplexity_per_text(pretrained, capsys):
+    main(["score", "--pretrained", pretrained, "to be or not to be", "be to not or be to"])
+    header, *rows = capsys.readouterr().out.strip().splitlines()
+    assert header.split()[:3] == ["log", "P(U)", "tokens"] and len(rows) == 2
+    log_prob, n_tokens, perplexity = rows[0].split()[:3]
+    assert int(n_tokens) == 6 and float(perplexity) == pytest.approx(np.exp(-float(log_prob) / 6), rel=1e-2)
+
+
+def test_export_writes_a_mindir_that_reproduces_the_lm(pretrained, tmp_path, capsys):
+    out = tmp_path / "lm.mindir"
+    main(["export", "--pretrained", pretrained, "--format", "MINDIR", "--output", str(out)])
+    assert "GPTLMHeadModel" in capsys.readouterr().out
+    ids, mask = tensor([[1, 5, 9, 12]]), tensor([[1, 1, 1, 1]])
+    want = GPTLMHeadModel.from_pretrained(pretrained)(ids, mask)[0].asnumpy()
+    np.testing.assert_allclose(nn.GraphCell(ms.load(str(out)))(ids, mask).asnumpy(), want, atol=1e-5)

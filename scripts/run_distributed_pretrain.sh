@@ -31,6 +31,12 @@ LOG_DIR=${LOG_DIR:-./logs/pretrain}
 export DEVICE_TARGET=${DEVICE_TARGET:-CPU}
 MAIN=$("$PYTHON" -c "import mindgpt, os; print(os.path.join(os.path.dirname(mindgpt.__file__), '__main__.py'))") || {
   echo "error: $PYTHON cannot import mindgpt; pip install -e . first (or set PYTHON)"; exit 1; }
+# msrun starts each worker with whatever `python` is first on PATH: make that this interpreter.
+SHIM=$(mktemp -d)
+trap 'rm -rf "$SHIM"' EXIT
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$(command -v "$PYTHON")" > "$SHIM/python"
+chmod +x "$SHIM/python"
+export PATH="$SHIM:$PATH"
 "$PYTHON" -m mindspore.parallel.cluster.run --worker_num="$WORKERS" --local_worker_num=$((WORKERS / NNODES)) \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-8118}" --node_rank="${NODE_RANK:-0}" \
   --log_dir="$LOG_DIR" --join=True --cluster_time_out="${CLUSTER_TIME_OUT:-300}" \

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from typing import Any, Sequence
 
 import yaml
@@ -60,6 +61,7 @@ def load_settings(path: str | None, overrides: Sequence[str] = (), kind: type = 
         with open(path, encoding="utf-8") as f:
             values.update(yaml.safe_load(f) or {})
     values.update(parse_overrides(overrides))
+    values = {key: _number(value) for key, value in values.items()}
     known = {f.name for f in dataclasses.fields(kind)}
     model_keys = set(MODEL_FIELDS) - {"extra", "vocab_size"} | set(GPTConfig.attribute_map)
     for key in values:
@@ -69,6 +71,14 @@ def load_settings(path: str | None, overrides: Sequence[str] = (), kind: type = 
             raise ValueError(f"unknown setting {key!r}{hint}")
     settings = kind(**{k: v for k, v in values.items() if k in known})
     return settings, {k: v for k, v in values.items() if k not in known}
+
+
+_EXPONENT_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads `1e-4` (no dot) as a string; read it as the float everyone means."""
+    return float(value) if isinstance(value, str) and _EXPONENT_NUMBER.match(value) else value
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:

@@ -1,0 +1,168 @@
+"""Fine-tuning end to end on small slices of the real datasets: every task type trains, evaluates and writes
+its metrics; the HF-directory path adds the special tokens; the scripts and the evaluate command agree."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mindgpt import GPTForSequenceClassification
+from mindgpt.config import GPTConfig
+from mindgpt.data.datasets import load_dataset
+from mindgpt.model import GPTLMHeadModel
+from mindgpt.tokenizer import GPTTokenizer
+from mindgpt.train import finetune as ft
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_DIR = os.path.join(ROOT, "data_cache")  # the download cache real runs use; fetched once
+SMALL = dict(data_dir=DATA_DIR, max_train_examples=48, max_eval_examples=24, batch_size=16, eval_batch_size=16,
+             max_length=32, buckets=[32], epochs=1, warmup_fraction=0.1, lr=1e-3)
+
+
+def save_backbone(directory, tokenizer, **config):
+    """A tiny untrained GPTLMHeadModel with `tokenizer`, saved as a pretraining run saves it."""
+    config = GPTConfig.from_preset("tiny", vocab_size=len(tokenizer), n_positions=64, **config)
+    GPTLMHeadModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def texts():
+    return [r["text"] for r in load_dataset("mr", DATA_DIR).splits["train"][:2000]]
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory, texts):
+    """A mindgpt pretraining output: the tokenizer has [BOS] [SEP] [EOS] [PAD]."""
+    tokenizer = GPTTokenizer.train(texts, vocab_size=512)
+    return save_backbone(tmp_path_factory.mktemp("pretrained"), tokenizer, **tokenizer.special_token_ids())
+
+
+@pytest.fixture(scope="session")
+def hf_dir(tmp_path_factory, texts):
+    """Like HF's openai-gpt: vocab.json + merges.txt without the fine-tuning tokens, no ids in config.json."""
+    directory = tmp_path_factory.mktemp("hf")
+    save_backbone(directory, GPTTokenizer.train(texts, vocab_size=500, special_tokens={}))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        os.remove(directory / name)
+    return str(directory)
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path):
+    """finetune() in this process (the host thread keeps its priority: pytest goes on after it)."""
+    monkeypatch.setattr(ft, "yield_host_thread", lambda: None)
+
+    def finetune(**settings):
+        settings = ft.FinetuneSettings(**{**SMALL, "output_dir": str(tmp_path / "out"), **settings})
+        return ft.finetune(settings, {}), tmp_path / "out"
+    return finetune
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_classification_through_the_scripts(pretrained, tmp_path):
+    out = tmp_path / "mr"
+    overrides = [f"{k}={json.dumps(v)}" for k, v in {**SMALL, "epochs": 2}.items()]
+    env = {**os.environ, "PYTHON": sys.executable, "GLOG_v": "3"}
+    result = subprocess.run(["bash", "scripts/run_finetune.sh", "configs/finetune_mr.yaml", f"pretrained={pretrained}",
+                             f"output_dir={out}", *overrides], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"accuracy", "f1", "mcc"} and metrics["lm_coef"] == 0.5
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and metrics["best_epoch"] in (1, 2)
+    assert metrics["epochs"][0]["train_loss"] > 2.0, "L3 includes 0.5·L1 (about 0.5·ln 512) beside L2"
+    predictions = read_jsonl(out / "test_predictions.jsonl")
+    assert len(predictions) == 24 and {p["prediction"] for p in predictions} <= {"rotten", "fresh"}
+    logged = read_jsonl(out / "metrics.jsonl")
+    assert sum("val_accuracy" in r for r in logged) == 2
+    model = GPTForSequenceClassification.from_pretrained(out / "best")
+    assert model.config.id2label == {"0": "rotten", "1": "fresh"}
+
+    eval_args = ["max_eval_examples=24", "eval_batch_size=16", "max_length=32", "buckets=[32]", f"data_dir={DATA_DIR}"]
+    result = subprocess.run(["bash", "scripts/run_eval.sh", str(out), "configs/finetune_mr.yaml", *eval_args], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    again = json.loads((out / "evaluation" / "metrics.json").read_text())
+    assert again["test"] == pytest.approx(metrics["test"]), "the kept best model scores as it did in training"
+
+
+def test_similarity_from_an_hf_directory(run, hf_dir):
+    summary, out = run(pretrained=hf_dir, dataset="lee", lm_coef=0.0)
+    assert set(summary["test"]) == {"pearson", "spearman", "mse"}
+    assert summary["epochs"][0]["train_loss"] < 1.0, "λ = 0: the regression loss alone"
+    config = json.loads((out / "best" / "config.json").read_text())
+    tokenizer = GPTTokenizer.from_pretrained(out / "best")
+    assert config["vocab_size"] == len(tokenizer) == 504 and config["num_labels"] == 1
+    assert config["eos_token_id"] == tokenizer.eos_token_id == tokenizer.backend.token_to_id("[EOS]")
+    assert all(isinstance(p["prediction"], float) for p in read_jsonl(out / "test_predictions.jsonl"))
+
+
+def test_multiple_choice(run, pretrained):
+    summary, out = run(pretrained=pretrained, dataset="shakespeare_next_line", n_choices=3)
+    assert set(summary["test"]) == {"accuracy"} and summary["task"] == "multiple_choice"
+    assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["OpenAIGPTDoubleHeadsModel"]
+    assert {p["prediction"] for p in read_jsonl(out / "test_predictions.jsonl")} <= {0, 1, 2}
+
+
+def test_entailment_on_a_users_csv(run, pretrained, tmp_path):
+    words = ("good", "bad", "long", "short", "dull", "fun", "odd", "new")
+    rows = [f"the film is {w},the film is {v},{'same' if w == v else 'different'}" for w in words for v in words[:4]]
+    (tmp_path / "pairs.csv").write_text("text,text_pair,label\n" + "\n".join(rows) + "\n")
+    summary, out = run(pretrained=pretrained, dataset="custom", data_path=str(tmp_path / "pairs.csv"),
+                       data_dir=str(tmp_path / "data"), batch_size=8, max_eval_examples=0)
+    assert summary["task"] == "entailment" and summary["sizes"] == {"validation": 3, "test": 3}
+    assert json.loads((out / "best" / "config.json").read_text())["id2label"] == {"0": "different", "1": "same"}
+
+
+def test_hf_directory_gets_the_special_tokens_and_keeps_its_rows(hf_dir):
+    data = ft.load_data(ft.FinetuneSettings(**SMALL))
+    model, tokenizer = ft.build_model(ft.FinetuneSettings(**SMALL, pretrained=hf_dir), data, {})
+    assert len(tokenizer) == 504 and model.config.vocab_size == 504
+    assert model.config.classifier_token_id == tokenizer.eos_token_id == 502
+    original = GPTLMHeadModel.from_pretrained(hf_dir).transformer.tokens_embed.weight.asnumpy()
+    table = model.transformer.tokens_embed.weight.asnumpy()
+    np.testing.assert_array_equal(table[:500], original)
+
+
+def test_from_scratch_keeps_shapes_not_weights(pretrained):
+    data = ft.load_data(ft.FinetuneSettings(**SMALL))
+    loaded, _ = ft.build_model(ft.FinetuneSettings(**SMALL, pretrained=pretrained), data, {})
+    scratch, _ = ft.build_model(ft.FinetuneSettings(**SMALL, pretrained=pretrained, from_scratch=True), data, {})
+    a, b = (m.transformer.h[0].attn.c_attn.weight.asnumpy() for m in (loaded, scratch))
+    assert a.shape == b.shape and not np.allclose(a, b)
+    assert (loaded.config.lm_coef, loaded.config.summary_first_dropout, loaded.config.num_labels) == (0.5, 0.1, 2)
+
+
+def test_batches_keep_graph_shapes_few(pretrained):
+    settings = ft.FinetuneSettings(**{**SMALL, "buckets": [16, 32], "batch_size": 4, "eval_batch_size": 8})
+    data = ft.load_data(settings)
+    tokenizer = ft.load_tokenizer(pretrained)
+    records = data.splits["train"][:10]
+    train = list(ft.batches(records, tokenizer, data, settings, train=True).create_tuple_iterator(
+        num_epochs=1, output_numpy=True))
+    assert len(train) == 2 and all(b[0].shape[0] == 4 and b[0].shape[1] in (16, 32) for b in train)
+    evaluation = list(ft.batches(records, tokenizer, data, settings, train=False).create_tuple_iterator(
+        num_epochs=1, output_numpy=True))
+    assert [b[0].shape[0] for b in evaluation] == [8, 8], "the last batch is padded, not a new shape"
+
+
+def test_settings_errors_name_the_fix(pretrained):
+    data = ft.load_data(ft.FinetuneSettings(**SMALL))
+    with pytest.raises(ValueError, match="set pretrained=<dir>"):
+        ft.build_model(ft.FinetuneSettings(**SMALL), data, {})
+    with pytest.raises(ValueError, match="max_length=100 exceeds the model's n_positions=64"):
+        ft.build_model(ft.FinetuneSettings(**{**SMALL, "max_length": 100, "buckets": None}, pretrained=pretrained),
+                       data, {})
+    with pytest.raises(ValueError, match="metric='pearson' cannot pick the best epoch of a classification"):
+        ft.selection_metric(ft.FinetuneSettings(metric="pearson"), data)
+    with pytest.raises(ValueError, match="task='similarity' does not fit dataset 'mr'"):
+        ft.load_data(ft.FinetuneSettings(**SMALL, task="similarity"))
+    with pytest.raises(ValueError, match="buckets=\\[16\\] must include a length >= max_length=32"):
+        ft.buckets_for(ft.FinetuneSettings(**{**SMALL, "buckets": [16]}))

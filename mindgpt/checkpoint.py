@@ -147,13 +147,12 @@ def load_state(model, state: dict[str, np.ndarray], source: str = "checkpoint") 
 
 def _assign(param, value: np.ndarray, name: str, source: str) -> None:
     from mindspore import Tensor
-    from mindspore.common.dtype import dtype_to_nptype
 
     if tuple(value.shape) != tuple(param.shape):
         hint = SHAPE_HINTS.get(name, "the checkpoint was made with a different config")
         raise ValueError(f"{source}: tensor {name!r} has shape {tuple(value.shape)}, the model expects "
                          f"{tuple(param.shape)}; {hint}")
-    param.set_data(Tensor(np.asarray(value, dtype=dtype_to_nptype(param.dtype))))
+    param.set_data(Tensor(np.ascontiguousarray(value)).astype(param.dtype))
 
 
 # --- writing ---------------------------------------------------------------------------------------

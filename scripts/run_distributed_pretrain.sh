@@ -7,7 +7,7 @@
 #   NODE_RANK      this machine's index, 0..NNODES-1 (default 0)
 #   MASTER_ADDR    address of node 0 (default 127.0.0.1); MASTER_PORT its port (default 8118)
 #   LOG_DIR        per-rank logs, worker_<rank>.log (default ./logs/pretrain)
-#   PYTHON         interpreter with mindgpt installed (default python3)
+#   PYTHON         interpreter with mindgpt installed (default: the repository .venv, else python3)
 # Multi-node: run the same command on every node with its NODE_RANK and the same MASTER_ADDR/PORT.
 usage() {
   echo "Usage: bash scripts/run_distributed_pretrain.sh <num_workers> <config.yaml> [key=value ...]"
@@ -26,11 +26,10 @@ NNODES=${NNODES:-1}
 if (( WORKERS % NNODES )); then
   echo "error: num_workers=$WORKERS does not divide over NNODES=$NNODES"; usage; exit 1
 fi
-PYTHON=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-./logs/pretrain}
 export DEVICE_TARGET=${DEVICE_TARGET:-CPU}
-MAIN=$("$PYTHON" -c "import mindgpt, os; print(os.path.join(os.path.dirname(mindgpt.__file__), '__main__.py'))") || {
-  echo "error: $PYTHON cannot import mindgpt; pip install -e . first (or set PYTHON)"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
+MAIN=$("$PYTHON" -c "import mindgpt, os; print(os.path.join(os.path.dirname(mindgpt.__file__), '__main__.py'))")
 # msrun starts each worker with whatever `python` is first on PATH: make that this interpreter.
 SHIM=$(mktemp -d)
 trap 'rm -rf "$SHIM"' EXIT

@@ -2,7 +2,7 @@
 # The classic Ascend-cluster launch: one process per device, described by an HCCL rank table.
 #   bash scripts/run_distributed_pretrain_ascend.sh <rank_table.json> <config.yaml> [key=value ...]
 # Environment: RANK_START (first device of this server, default 0), DEVICE_NUM (devices on this server,
-# default: all ranks in the table), PYTHON (default python3). Logs: ./device<id>/log.
+# default: all ranks in the table), PYTHON (default: the repository .venv, else python3). Logs: ./device<id>/log.
 usage() {
   echo "Usage: bash scripts/run_distributed_pretrain_ascend.sh <rank_table.json> <config.yaml> [key=value ...]"
 }
@@ -12,10 +12,10 @@ if [ $# -lt 2 ] || [ ! -f "$1" ] || [ ! -f "$2" ]; then
   usage
   exit 1
 fi
-PYTHON=${PYTHON:-python3}
 export RANK_TABLE_FILE=$(realpath "$1")
 CONFIG=$(realpath "$2")
 shift 2
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 RANK_SIZE=$("$PYTHON" -c "import json,sys; t=json.load(open(sys.argv[1])); print(sum(len(s['device']) for s in t['server_list']))" "$RANK_TABLE_FILE") || {
   echo "error: $RANK_TABLE_FILE is not an HCCL rank table (server_list/device)"; exit 1; }
 export RANK_SIZE

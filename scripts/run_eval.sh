@@ -1,7 +1,7 @@
 #!/bin/bash
 # Score a fine-tuned model on its test split: bash scripts/run_eval.sh <finetuned_dir> <config.yaml> [key=value ...]
 # Writes <finetuned_dir>/evaluation/metrics.json and test_predictions.jsonl.
-# DEVICE_TARGET=CPU|GPU|Ascend (default CPU), DEVICE_ID (default 0), PYTHON (default python3).
+# DEVICE_TARGET=CPU|GPU|Ascend (default CPU), DEVICE_ID (default 0), PYTHON (default: the repository .venv, else python3).
 usage() {
   echo "Usage: bash scripts/run_eval.sh <finetuned_dir> <config.yaml> [key=value ...]"
   echo "  e.g. bash scripts/run_eval.sh outputs/finetune_mr configs/finetune_mr.yaml"
@@ -17,4 +17,5 @@ CONFIG=$2
 shift 2
 export DEVICE_TARGET=${DEVICE_TARGET:-CPU}
 export DEVICE_ID=${DEVICE_ID:-0}
-exec "${PYTHON:-python3}" -m mindgpt evaluate --finetuned "$FINETUNED" --config "$CONFIG" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
+exec "$PYTHON" -m mindgpt evaluate --finetuned "$FINETUNED" --config "$CONFIG" "$@"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Fine-tune on one device: bash scripts/run_finetune.sh <config.yaml> [key=value ...]
-# DEVICE_TARGET=CPU|GPU|Ascend (default CPU), DEVICE_ID (default 0), PYTHON (default python3).
+# DEVICE_TARGET=CPU|GPU|Ascend (default CPU), DEVICE_ID (default 0), PYTHON (default: the repository .venv, else python3).
 usage() {
   echo "Usage: bash scripts/run_finetune.sh <config.yaml> [key=value ...]"
   echo "  e.g. bash scripts/run_finetune.sh configs/finetune_mr.yaml pretrained=outputs/pretrain_small/final"
@@ -14,4 +14,5 @@ CONFIG=$1
 shift
 export DEVICE_TARGET=${DEVICE_TARGET:-CPU}
 export DEVICE_ID=${DEVICE_ID:-0}
-exec "${PYTHON:-python3}" -m mindgpt finetune --config "$CONFIG" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
+exec "$PYTHON" -m mindgpt finetune --config "$CONFIG" "$@"

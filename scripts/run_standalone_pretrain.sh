@@ -1,6 +1,6 @@
 #!/bin/bash
 # Pretrain on one device: bash scripts/run_standalone_pretrain.sh <config.yaml> [key=value ...]
-# DEVICE_TARGET=CPU|GPU|Ascend (default CPU), DEVICE_ID (default 0), PYTHON (default python3).
+# DEVICE_TARGET=CPU|GPU|Ascend (default CPU), DEVICE_ID (default 0), PYTHON (default: the repository .venv, else python3).
 usage() {
   echo "Usage: bash scripts/run_standalone_pretrain.sh <config.yaml> [key=value ...]"
   echo "  e.g. DEVICE_TARGET=CPU bash scripts/run_standalone_pretrain.sh configs/pretrain_tiny.yaml max_steps=10"
@@ -14,4 +14,5 @@ CONFIG=$1
 shift
 export DEVICE_TARGET=${DEVICE_TARGET:-CPU}
 export DEVICE_ID=${DEVICE_ID:-0}
-exec "${PYTHON:-python3}" -m mindgpt pretrain --config "$CONFIG" "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
+exec "$PYTHON" -m mindgpt pretrain --config "$CONFIG" "$@"

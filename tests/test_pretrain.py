@@ -80,6 +80,15 @@ def test_tiny_pretraining_writes_a_loadable_model_metrics_and_plot(corpus, tmp_p
     assert summary["val_ppl"] < summary["unigram_ppl"] * 2 and "validation perplexity" in stdout
 
 
+def test_fp16_with_loss_scaling_trains_and_bf16_is_refused_on_cpu(corpus, tmp_path):
+    run_pretrain(corpus, tmp_path / "fp16", "max_steps=4", "eval_every=4", "precision=fp16")
+    records = [json.loads(line) for line in (tmp_path / "fp16" / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in records) and np.isfinite(records[-1]["val_loss"])
+    command = [sys.executable, "-m", "mindgpt", "pretrain", "--config", TINY, "precision=bf16"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "bf16 needs GPU or Ascend" in result.stderr
+
+
 def test_killed_run_resumes_to_the_same_end(corpus, tmp_path):
     steps = ["max_steps=30", "save_every=5", "eval_every=100", "log_every=1"]
     unbroken = tmp_path / "unbroken"

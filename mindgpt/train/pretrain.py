@@ -26,7 +26,7 @@ from ..data.corpus import TokenShards, prepare_corpus
 from ..data.sources import DEFAULT_CORPUS_SOURCES, default_corpus_texts
 from ..generate import generate
 from ..io import atomic_path
-from ..model import GPTLMHeadModel
+from ..model import GPTLMHeadModel, LayerNorm
 from ..tokenizer import GPTTokenizer
 from .distributed import barrier, init_data_parallel
 from .optim import build_optimizer, lr_schedule
@@ -104,19 +104,29 @@ def build_model(settings: PretrainSettings, model_overrides: dict[str, Any], tok
 def precision_for(settings: PretrainSettings) -> str:
     if settings.precision not in ("auto", "fp32", "fp16", "bf16"):
         raise ValueError(f"precision {settings.precision!r} is not one of auto, fp32, fp16, bf16")
+    on_cpu = ms.get_context("device_target") == "CPU"
+    if settings.precision == "bf16" and on_cpu:
+        raise ValueError("precision=bf16 needs GPU or Ascend: MindSpore's CPU kernels have no bfloat16; "
+                         "use fp32 (or fp16) on CPU")
     if settings.precision != "auto":
         return settings.precision
-    return "fp32" if ms.get_context("device_target") == "CPU" else "fp16"
+    return "fp32" if on_cpu else "fp16"
 
 
 def cast_for_training(model: GPTLMHeadModel, precision: str):
-    """Matmuls in fp16/bf16 with fp32 master weights (AMP O1); fp16 adds dynamic loss scaling."""
+    """fp16/bf16 compute with fp32 master weights and fp32 LayerNorms; fp16 adds dynamic loss scaling.
+
+    `Cell.to_float` casts each cell's inputs; MindSpore's AMP levels either rewrite the network's source (O1,
+    which loses module-level helpers) or keep only its own LayerNorm class in fp32 (O2).
+    """
     if precision == "fp32":
         return model, None
-    dtype = ms.float16 if precision == "fp16" else ms.bfloat16
-    trained = ms.amp.auto_mixed_precision(model, "O1", dtype=dtype)
+    model.to_float(ms.float16 if precision == "fp16" else ms.bfloat16)
+    for _, cell in model.cells_and_names():
+        if isinstance(cell, LayerNorm):
+            cell.to_float(ms.float32)
     scaler = ms.amp.DynamicLossScaler(2.0 ** 16, 2, 1000) if precision == "fp16" else None
-    return trained, scaler
+    return model, scaler
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -164,6 +174,7 @@ class MetricsLog:
 def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """Run (or resume) a pretraining job; returns the final metrics and output paths."""
     rank, world = init_data_parallel()
+    precision = precision_for(settings)
     ms.set_seed(settings.seed)
     rows = settings.batch_size // world
     if settings.batch_size % world or rows % settings.grad_accum:
@@ -178,7 +189,7 @@ def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dic
     model = build_model(settings, model_overrides, tokenizer)
     lrs = lr_schedule(settings.lr, settings.max_steps, settings.warmup_steps, settings.lr_decay, settings.min_lr)
     optimizer = build_optimizer(model, lrs, settings.weight_decay)
-    trained, scaler = cast_for_training(model, precision_for(settings))
+    trained, scaler = cast_for_training(model, precision)
     step_fn = make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler)
 
     start = 0

@@ -32,9 +32,9 @@ class PretrainSettings:
     batch_size: int = 12  # sequences per optimizer step, over all ranks and micro-batches
     grad_accum: int = 1
     max_steps: int = 400
-    lr: float = 3e-4
-    min_lr: float = 3e-5
-    warmup_steps: int = 40
+    lr: float = 6e-4
+    min_lr: float = 6e-5
+    warmup_steps: int = 60
     lr_decay: str = "cosine"
     weight_decay: float = 0.01
     grad_clip: float = 1.0

@@ -100,3 +100,13 @@ def yield_host_thread() -> None:
 
     if ms.get_context("device_target") == "CPU" and hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def restore_host_thread() -> None:
+    """Undo `yield_host_thread` when a loop ends, so an interactive caller (a notebook) keeps its speed."""
+    import contextlib
+    import os
+
+    if hasattr(os, "SCHED_IDLE") and os.sched_getscheduler(0) == os.SCHED_IDLE:
+        with contextlib.suppress(PermissionError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))

@@ -1,0 +1,40 @@
+"""The compiled train step: accumulation is the same update, and the host-thread priority is restored."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import tensor
+from mindgpt import GPTConfig, GPTLMHeadModel
+from mindgpt.checkpoint import load_state, state_dict
+from mindgpt.train import build_optimizer, make_train_step
+from mindgpt.train.step import restore_host_thread, yield_host_thread
+
+
+def test_gradient_accumulation_gives_the_same_update_as_one_batch():
+    config = GPTConfig.from_preset("tiny", vocab_size=60, n_positions=16, resid_pdrop=0.0, embd_pdrop=0.0,
+                                   attn_pdrop=0.0)
+    ids = tensor(np.random.default_rng(0).integers(0, 60, (4, 16)))
+    start = state_dict(GPTLMHeadModel(config))
+    results = []
+    for grad_accum in (1, 2, 4):
+        model = GPTLMHeadModel(config)
+        load_state(model, start)
+        model.set_train(True)
+        step = make_train_step(model, build_optimizer(model, 1e-3), grad_accum=grad_accum)
+        losses = [float(step(ids, None, None, ids).asnumpy()) for _ in range(3)]
+        results.append((losses, state_dict(model)))
+    for losses, weights in results[1:]:
+        np.testing.assert_allclose(losses, results[0][0], rtol=1e-5)
+        for name, value in weights.items():
+            np.testing.assert_allclose(value, results[0][1][name], atol=2e-6, err_msg=name)
+    with pytest.raises(ValueError, match="grad_accum=3"):
+        make_train_step(model, build_optimizer(model, 1e-3), grad_accum=3)(ids, None, None, ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_host_thread_priority_is_restored():
+    yield_host_thread()
+    assert os.sched_getscheduler(0) == os.SCHED_IDLE
+    restore_host_thread()
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
-import time
 
 import numpy as np
 import mindspore as ms
@@ -23,20 +21,24 @@ import mindspore as ms
 from mindgpt import GPTConfig, GPTLMHeadModel
 from mindgpt.generate import generate
 
+try:
+    from benchmarks.common import machine, timed
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from common import machine, timed
+
 SETTINGS = [(32, 256), (16, 64)]  # (prompt tokens, new tokens)
 
 
-def timed(run) -> tuple[float, list]:
-    start = time.perf_counter()
-    out = run()
-    return time.perf_counter() - start, out
+def bench_mindgpt(model, prompts: list[list[int]], new: int, use_cache: bool,
+                  warmup_new: int | None = None) -> tuple[float, list]:
+    """mindgpt's greedy `generate`, timed after a compiling warm-up of `warmup_new` tokens (default: `new`;
+    0: none). With the cache 2 warm-up tokens compile both steps; without it the compiled width is
+    prompt + new, so a shorter warm-up does not cover it."""
+    def run(n=new):
+        return generate(model, prompts, max_new_tokens=n, use_cache=use_cache)
 
-
-def bench_mindgpt(model, prompts: list[list[int]], new: int, use_cache: bool) -> tuple[float, list]:
-    def run():
-        return generate(model, prompts, max_new_tokens=new, use_cache=use_cache)
-
-    run()  # compile
+    if warmup_new != 0:
+        run(new if warmup_new is None else warmup_new)
     return timed(run)
 
 
@@ -49,15 +51,22 @@ def bench_hf(directory: str, prompts: list[list[int]], new: int) -> tuple[float,
     torch.set_num_threads(os.cpu_count() or 1)
     # HF's openai-gpt knows the tanh GELU as "gelu" only; mindgpt's default name for it is "gelu_new"
     model = OpenAIGPTLMHeadModel.from_pretrained(directory, afn="gelu").eval()
+    return bench_hf_model(model, prompts, new)
+
+
+def bench_hf_model(model, prompts: list[list[int]], new: int, warmup_new: int | None = None) -> tuple[float, list]:
+    """HF greedy `generate` of `new` tokens per prompt, timed after one warm-up call of `warmup_new` tokens."""
+    import torch
+
     ids = torch.tensor(prompts)
 
-    def run():
+    def run(n=new):
         with torch.no_grad():
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new, min_new_tokens=new,
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n,
                                  do_sample=False, eos_token_id=None, pad_token_id=0)
         return out.tolist()
 
-    run()
+    run(new if warmup_new is None else warmup_new)
     return timed(run)
 
 
@@ -96,9 +105,7 @@ def main() -> None:
             else:
                 row.update(hf_tokens_per_s=tokens / hf[0], hf_equals_mindgpt=hf[1] == cached)
             rows.append(row)
-    result = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "processor": platform.processor(), "python": platform.python_version(),
-                          "mindspore": ms.__version__},
+    result = {"machine": machine(mindspore=ms.__version__),
               "model": {k: model.config.to_dict()[k] for k in ("n_layer", "n_embd", "n_head", "vocab_size",
                                                                 "n_positions")},
               "weights": args.pretrained or "random", "results": rows}

@@ -112,7 +112,9 @@ class Attention(nn.Cell):
         """Mix the values v by the queries' softmax scores over the keys k; `future` [t, keys] marks the
         keys each query must not see. The one attention computation of the full pass and of decoding."""
         b, _, t, _ = q.shape
-        w = self.scores(q, k) / math.sqrt(self.head_dim)
+        # scaling q [.., t, d] instead of the scores [.., t, keys] is half the work in training (d=64 < t=128);
+        # for a power-of-two head_dim (GPT-1: 64) the result is bit-identical
+        w = self.scores(q * (1.0 / math.sqrt(self.head_dim)), k)
         w = ops.masked_fill(w, future, CAUSAL_FILL)
         if mask_bias is not None:
             w = w + mask_bias
@@ -288,13 +290,18 @@ _token_nll = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="none")
 def token_nll(logits, input_ids, labels, attention_mask=None):
     """-log p(label_{i+1} | tokens <= i) for every pair, flattened, and its weight: 1 where the pair counts,
     0 for labels of -100 and pairs whose input or target is padding. L1 and `mindgpt.score` both read it."""
-    v = logits.shape[-1]
-    targets = labels[..., 1:].reshape(-1)
+    v, t = logits.shape[-1], labels.shape[-1]
+    labels = labels.reshape(-1, t)
+    # position i's target is label i+1; the last position gets none. The loss reads every row of the logits
+    # and drops the last position's from the small [N, t] result instead: slicing the [N, t, V] logits would
+    # copy them, and their gradient, once more (measured: see benchmarks/README.md)
+    targets = ops.concat((labels[:, 1:], ops.full((labels.shape[0], 1), IGNORE_INDEX, dtype=labels.dtype)), 1)
     valid = targets != IGNORE_INDEX
     if attention_mask is not None:
-        m = attention_mask.reshape(input_ids.shape) > 0
-        valid = ops.logical_and(valid, ops.logical_and(m[..., :-1], m[..., 1:]).reshape(-1))
-    nll = _token_nll(logits[..., :-1, :].reshape(-1, v), ops.where(valid, targets, 0))
+        m = attention_mask.reshape(-1, t) > 0
+        valid = ops.logical_and(valid, ops.logical_and(m, ops.concat((m[:, 1:], m[:, :1]), 1)))
+    nll = _token_nll(logits.reshape(-1, v).astype(ms.float32), ops.where(valid, targets, 0).reshape(-1))
+    nll, valid = nll.reshape(-1, t)[:, :-1].reshape(-1), valid[:, :-1].reshape(-1)
     return nll, valid.astype(nll.dtype)
 
 

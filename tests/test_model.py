@@ -158,3 +158,26 @@ def test_resize_token_embeddings_keeps_old_rows():
     assert model(tensor([[1, 2, old.shape[0] + 2]]))[0].shape == (1, 3, old.shape[0] + 3)
     with pytest.raises(ValueError, match="positive"):
         model.resize_token_embeddings(0)
+
+
+def test_token_nll_gives_one_value_and_weight_per_next_token_pair():
+    """token_nll: -log p(label[i+1] | ids[:i+1]) for the t-1 pairs of each row, in row order, weighted 0 where the
+    label is -100 or either token of the pair is padding (the last position predicts nothing)."""
+    from mindgpt.model import token_nll
+
+    rng = np.random.default_rng(6)
+    b, t, v = 3, 7, 11
+    logits = rng.normal(size=(b, t, v)).astype(np.float32)
+    ids = rng.integers(0, v, (b, t))
+    labels = ids.copy()
+    labels[0, 3] = -100
+    mask = np.ones((b, t), np.int64)
+    mask[2, 5:] = 0
+    nll, weight = token_nll(tensor(logits, ms.float32), tensor(ids), tensor(labels), tensor(mask))
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    want = -np.take_along_axis(logp[:, :-1], np.maximum(labels[:, 1:], 0)[..., None], -1)[..., 0]
+    want_weight = ((labels[:, 1:] != -100) & (mask[:, :-1] > 0) & (mask[:, 1:] > 0)).astype(np.float32)
+    assert nll.shape == (b * (t - 1),) and weight.shape == (b * (t - 1),)
+    np.testing.assert_array_equal(weight.asnumpy(), want_weight.reshape(-1))
+    got = nll.asnumpy().reshape(b, t - 1)
+    np.testing.assert_allclose(got[want_weight > 0], want[want_weight > 0], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,310 @@
+"""mindgpt against HF transformers + PyTorch on CPU: training, inference and generation speed, compile time, memory.
+
+    python benchmarks/run.py                 # both shapes, everything (about 15 minutes on 2 cores)
+    python benchmarks/run.py --quick         # smoke run: `small` only, fewer steps and new tokens
+    python benchmarks/run.py --shapes small --repeats 3
+
+Every measurement runs in its own child process (one framework, one shape, one kind of work), so each child's
+peak RSS (getrusage ru_maxrss) is that work's alone; the children run one after the other, mindgpt and the
+reference back to back, `--repeats` rounds of the training pair, and the table reports medians over rounds.
+
+- train: tokens/s of one full step, forward + backward + global-norm clipping + AdamW, batch x seq tokens
+  (median step time after a warm-up); mindgpt through `make_train_step`/`build_optimizer` as pretraining uses
+  them, the reference with HF's OpenAIGPTLMHeadModel(labels=...) and torch.optim.AdamW; dropout as in the
+  GPT-1 config (0.1). `compile_s` is the first step (graph compilation for mindgpt, warm-up for torch).
+- infer: tokens/s of the forward pass without labels (full logits), eval mode.
+- generate: greedy continuation of `--gen-new` tokens from a `--gen-prompt`-token prompt, batch 1: mindgpt
+  with its key/value cache and without (recomputing the context), HF's `generate` (openai-gpt has no cache);
+  n_positions is raised to prompt + new where the preset's is shorter (`small`: 256 -> 288).
+
+torch and transformers are needed here only (`pip install -e '.[bench]'`); mindgpt never imports them.
+Results: a JSON file under benchmarks/results/ (machine, versions, settings, every round) and a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import machine, peak_rss_mib, timed  # noqa: E402
+
+SHAPES = {  # name -> (GPTConfig preset, batch, seq)
+    "small": ("small", 8, 128),
+    "gpt1": ("gpt1", 4, 128),
+}
+LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 2.5e-4, (0.9, 0.999), 1e-8, 0.01, 1.0
+
+
+def model_shape(shape: str, context: int = 0) -> dict:
+    """The preset's model fields, n_positions raised to `context` if that is more (generation: prompt + new)."""
+    from mindgpt.config import PRESETS
+
+    fields = dict(PRESETS[SHAPES[shape][0]])
+    fields["n_positions"] = max(fields["n_positions"], context)
+    return fields
+
+
+def batch(shape: str, seed: int = 0):
+    import numpy as np
+
+    _, b, t = SHAPES[shape]
+    return np.random.default_rng(seed).integers(0, model_shape(shape)["vocab_size"], (b, t)).astype(np.int32)
+
+
+# --- mindgpt children ------------------------------------------------------------------------------
+def mindgpt_model(shape: str, context: int = 0):
+    import mindspore as ms
+    from mindgpt import GPTConfig, GPTLMHeadModel
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device("CPU")
+    ms.set_seed(0)
+    return GPTLMHeadModel(GPTConfig(**model_shape(shape, context)))
+
+
+def mindgpt_train(shape: str, steps: int) -> dict:
+    from mindspore import Tensor
+    from mindgpt.train.optim import build_optimizer
+    from mindgpt.train.step import make_train_step, yield_host_thread
+
+    model = mindgpt_model(shape)
+    model.set_train(True)
+    optimizer = build_optimizer(model, LR, weight_decay=WEIGHT_DECAY, betas=BETAS, eps=EPS)
+    step = make_train_step(model, optimizer, max_grad_norm=CLIP)
+    ids = Tensor(batch(shape))
+    compile_s, loss = timed(lambda: float(step(ids, None, None, ids).asnumpy()))
+    yield_host_thread()
+    times = [timed(lambda: float(step(ids, None, None, ids).asnumpy()))[0] for _ in range(steps + 1)][1:]
+    return {"compile_s": compile_s, "step_s": times, "first_loss": loss}
+
+
+def mindgpt_infer(shape: str, steps: int) -> dict:
+    from mindspore import Tensor
+
+    model = mindgpt_model(shape)
+    model.set_train(False)
+    ids = Tensor(batch(shape))
+    compile_s, _ = timed(lambda: model(ids)[0].asnumpy())
+    times = [timed(lambda: model(ids)[0].asnumpy())[0] for _ in range(steps)]
+    return {"compile_s": compile_s, "step_s": times}
+
+
+def mindgpt_generate(shape: str, prompt_len: int, new: int) -> dict:
+    import numpy as np
+    from mindgpt.generate import Recompute, left_padded
+    from bench_generate import bench_mindgpt
+
+    model = mindgpt_model(shape, prompt_len + new)
+    prompts = np.random.default_rng(1).integers(0, model.config.vocab_size, (1, prompt_len)).tolist()
+    cached_s, cached = bench_mindgpt(model, prompts, new, use_cache=True, warmup_new=2)
+    # warm up the uncached path on its one shape (prompt + new columns), then time it
+    ids, mask, positions = left_padded(prompts, model.config.n_positions)
+    Recompute(model, mask, positions, prompt_len + new).next_logits(ids, 0, prompt_len)
+    full_s, full = bench_mindgpt(model, prompts, new, use_cache=False, warmup_new=0)
+    return {"cached_tokens_per_s": new / cached_s, "uncached_tokens_per_s": new / full_s,
+            "cached_equals_uncached": cached == full}
+
+
+# --- HF / PyTorch children -------------------------------------------------------------------------
+def hf_model(shape: str, context: int = 0):
+    import torch
+    from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    torch.manual_seed(0)
+    s = model_shape(shape, context)
+    config = OpenAIGPTConfig(vocab_size=s["vocab_size"], n_positions=s["n_positions"], n_embd=s["n_embd"],
+                             n_layer=s["n_layer"], n_head=s["n_head"], afn="gelu")
+    return OpenAIGPTLMHeadModel(config)
+
+
+def hf_train(shape: str, steps: int) -> dict:
+    import torch
+
+    model = hf_model(shape).train()
+    decayed = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or ".ln_" in n)]
+    others = [p for n, p in model.named_parameters() if n.endswith(".bias") or ".ln_" in n]
+    optimizer = torch.optim.AdamW([{"params": decayed, "weight_decay": WEIGHT_DECAY},
+                                   {"params": others, "weight_decay": 0.0}], lr=LR, betas=BETAS, eps=EPS)
+    ids = torch.from_numpy(batch(shape)).long()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        optimizer.step()
+        return float(loss)
+
+    compile_s, loss = timed(step)
+    times = [timed(step)[0] for _ in range(steps + 1)][1:]
+    return {"compile_s": compile_s, "step_s": times, "first_loss": loss}
+
+
+def hf_infer(shape: str, steps: int) -> dict:
+    import torch
+
+    model = hf_model(shape).eval()
+    ids = torch.from_numpy(batch(shape)).long()
+
+    def run():
+        with torch.no_grad():
+            return model(input_ids=ids).logits.numpy()
+
+    compile_s, _ = timed(run)
+    return {"compile_s": compile_s, "step_s": [timed(run)[0] for _ in range(steps)]}
+
+
+def hf_generate(shape: str, prompt_len: int, new: int) -> dict:
+    import numpy as np
+    from bench_generate import bench_hf_model
+
+    model = hf_model(shape, prompt_len + new).eval()
+    prompts = np.random.default_rng(1).integers(0, model.config.vocab_size, (1, prompt_len)).tolist()
+    seconds, _ = bench_hf_model(model, prompts, new, warmup_new=2)
+    return {"tokens_per_s": new / seconds}
+
+
+CHILDREN = {("mindgpt", "train"): mindgpt_train, ("mindgpt", "infer"): mindgpt_infer,
+            ("mindgpt", "generate"): mindgpt_generate, ("torch", "train"): hf_train,
+            ("torch", "infer"): hf_infer, ("torch", "generate"): hf_generate}
+
+
+def child(args) -> None:
+    work = CHILDREN[args.framework, args.work]
+    if args.work == "generate":
+        result = work(args.shape, args.gen_prompt, args.gen_new)
+    else:
+        result = work(args.shape, args.steps)
+    if "step_s" in result:
+        _, b, t = SHAPES[args.shape]
+        result["tokens_per_s"] = b * t / statistics.median(result["step_s"])
+    result["peak_rss_mib"] = peak_rss_mib()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --- the parent ------------------------------------------------------------------------------------
+def run_child(framework: str, work: str, shape: str, args) -> dict:
+    command = [sys.executable, __file__, "--child", framework, work, "--shapes", shape, "--steps", str(args.steps),
+               "--gen-new", str(args.gen_new), "--gen-prompt", str(args.gen_prompt)]
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise SystemExit(f"{framework} {work} {shape} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                         f"{proc.stderr[-5000:]}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    print(f"  {shape:5s} {work:8s} {framework:7s} {time.perf_counter() - start:6.1f}s  "
+          + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, (int, float))
+                      and not isinstance(v, bool)), flush=True)
+    return result
+
+
+def median_of(rounds: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rounds)
+
+
+def summarize(shape: str, runs: dict) -> dict:
+    ms_train, pt_train = runs["mindgpt", "train"], runs["torch", "train"]
+    row = {"train_tokens_per_s": (median_of(ms_train, "tokens_per_s"), median_of(pt_train, "tokens_per_s")),
+           "train_tokens_per_s_best": (max(r["tokens_per_s"] for r in ms_train),
+                                       max(r["tokens_per_s"] for r in pt_train)),
+           "train_compile_s": (median_of(ms_train, "compile_s"), median_of(pt_train, "compile_s")),
+           "train_peak_rss_mib": (median_of(ms_train, "peak_rss_mib"), median_of(pt_train, "peak_rss_mib"))}
+    if ("mindgpt", "infer") in runs:
+        row["infer_tokens_per_s"] = (median_of(runs["mindgpt", "infer"], "tokens_per_s"),
+                                     median_of(runs["torch", "infer"], "tokens_per_s"))
+    if ("mindgpt", "generate") in runs:
+        gen, hf = runs["mindgpt", "generate"][0], runs["torch", "generate"][0]
+        row["generate_cached_tokens_per_s"] = (gen["cached_tokens_per_s"], hf["tokens_per_s"])
+        row["generate_uncached_tokens_per_s"] = (gen["uncached_tokens_per_s"], hf["tokens_per_s"])
+        row["cached_equals_uncached"] = gen["cached_equals_uncached"]
+    return row
+
+
+LABELS = {"train_tokens_per_s": ("training tokens/s (fwd + bwd + AdamW)", "{:,.0f}", True),
+          "train_tokens_per_s_best": ("training tokens/s, best round (least disturbed)", "{:,.0f}", True),
+          "infer_tokens_per_s": ("inference tokens/s (forward)", "{:,.0f}", True),
+          "generate_cached_tokens_per_s": ("generation tokens/s, mindgpt with cache (HF: no cache)", "{:,.1f}", True),
+          "generate_uncached_tokens_per_s": ("generation tokens/s, without cache", "{:,.1f}", True),
+          "train_compile_s": ("first training step, s (compile / warm-up)", "{:,.1f}", False),
+          "train_peak_rss_mib": ("peak RSS of the training process, MiB", "{:,.0f}", False)}
+
+
+def table(summary: dict, settings: dict) -> str:
+    lines = ["| shape | measure | mindgpt | HF + torch | mindgpt / HF |", "|---|---|---:|---:|---:|"]
+    for shape, row in summary.items():
+        _, b, t = SHAPES[shape]
+        for key, (label, fmt, _) in LABELS.items():
+            if key not in row:
+                continue
+            ours, ref = row[key]
+            lines.append(f"| {shape} ({b}×{t}) | {label} | {fmt.format(ours)} | {fmt.format(ref)} | "
+                         f"{ours / ref:.2f}× |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=None)
+    parser.add_argument("--work", nargs="+", choices=["train", "infer", "generate"],
+                        default=["train", "infer", "generate"])
+    parser.add_argument("--repeats", type=int, default=None, help="rounds of the training pair (default 3, quick 1)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per child (default 10, quick 4)")
+    parser.add_argument("--gen-new", type=int, default=None, help="new tokens (default 256, quick 64)")
+    parser.add_argument("--gen-prompt", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="smoke run: small only, fewer steps and tokens")
+    parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/bench[_quick].json)")
+    parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.framework, args.work = args.child
+        args.shape = args.shapes[0]
+        return child(args)
+    args.shapes = args.shapes or (["small"] if args.quick else list(SHAPES))
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.steps = args.steps or (4 if args.quick else 10)
+    args.gen_new = args.gen_new or (64 if args.quick else 256)
+    import mindspore
+    import torch
+    import transformers
+
+    settings = {"repeats": args.repeats, "steps": args.steps, "gen_prompt": args.gen_prompt, "gen_new": args.gen_new,
+                "shapes": {s: {"preset": SHAPES[s][0], "batch": SHAPES[s][1], "seq": SHAPES[s][2], **model_shape(s)}
+                           for s in args.shapes},
+                "optimizer": {"lr": LR, "betas": BETAS, "eps": EPS, "weight_decay": WEIGHT_DECAY, "clip": CLIP}}
+    info = machine(mindspore=mindspore.__version__, torch=torch.__version__, transformers=transformers.__version__)
+    started = time.perf_counter()
+    runs, summary = {}, {}
+    for shape in args.shapes:
+        runs[shape] = {}
+        for work in args.work:
+            for _ in range(args.repeats if work == "train" else 1):
+                for framework in ("mindgpt", "torch"):
+                    runs[shape].setdefault((framework, work), []).append(run_child(framework, work, shape, args))
+        if "train" in args.work:
+            summary[shape] = summarize(shape, runs[shape])
+    markdown = table(summary, settings)
+    command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
+    output = Path(args.output or HERE / "results" / ("bench_quick.json" if args.quick else "bench.json"))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({
+        "command": command, "machine": info, "settings": settings, "seconds": time.perf_counter() - started,
+        "summary": {s: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+                    for s, row in summary.items()},
+        "runs": {s: {f"{fw}/{w}": r for (fw, w), r in rs.items()} for s, rs in runs.items()},
+        "table": markdown}, indent=2))
+    print(f"\n{markdown}\n\n{info['cpu_model']}, {info['usable_cores']} cores, load {info['load_average']}; "
+          f"mindspore {info['mindspore']}, torch {info['torch']}, transformers {info['transformers']}\n"
+          f"{command}\nresults: {output}")
+
+
+if __name__ == "__main__":
+    main()

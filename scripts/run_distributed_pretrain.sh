@@ -29,6 +29,7 @@ fi
 LOG_DIR=${LOG_DIR:-./logs/pretrain}
 export DEVICE_TARGET=${DEVICE_TARGET:-CPU}
 source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
+find_python
 MAIN=$("$PYTHON" -c "import mindgpt, os; print(os.path.join(os.path.dirname(mindgpt.__file__), '__main__.py'))")
 # msrun starts each worker with whatever `python` is first on PATH: make that this interpreter.
 SHIM=$(mktemp -d)

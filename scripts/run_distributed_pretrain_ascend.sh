@@ -16,6 +16,7 @@ export RANK_TABLE_FILE=$(realpath "$1")
 CONFIG=$(realpath "$2")
 shift 2
 source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
+find_python
 RANK_SIZE=$("$PYTHON" -c "import json,sys; t=json.load(open(sys.argv[1])); print(sum(len(s['device']) for s in t['server_list']))" "$RANK_TABLE_FILE") || {
   echo "error: $RANK_TABLE_FILE is not an HCCL rank table (server_list/device)"; exit 1; }
 export RANK_SIZE

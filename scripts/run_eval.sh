@@ -18,4 +18,5 @@ shift 2
 export DEVICE_TARGET=${DEVICE_TARGET:-CPU}
 export DEVICE_ID=${DEVICE_ID:-0}
 source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
+find_python
 exec "$PYTHON" -m mindgpt evaluate --finetuned "$FINETUNED" --config "$CONFIG" "$@"

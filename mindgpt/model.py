@@ -287,7 +287,7 @@ def padding_bias(attention_mask):
 _token_nll = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="none")
 
 
-def token_nll(logits, input_ids, labels, attention_mask=None):
+def token_nll(logits, labels, attention_mask=None):
     """-log p(label_{i+1} | tokens <= i) for every pair, flattened, and its weight: 1 where the pair counts,
     0 for labels of -100 and pairs whose input or target is padding. L1 and `mindgpt.score` both read it."""
     v, t = logits.shape[-1], labels.shape[-1]
@@ -305,9 +305,9 @@ def token_nll(logits, input_ids, labels, attention_mask=None):
     return nll, valid.astype(nll.dtype)
 
 
-def lm_loss(logits, input_ids, labels, attention_mask=None):
+def lm_loss(logits, labels, attention_mask=None):
     """L1: mean next-token cross-entropy over the pairs that count (see `token_nll`)."""
-    nll, valid = token_nll(logits, input_ids, labels, attention_mask)
+    nll, valid = token_nll(logits, labels, attention_mask)
     return (nll * valid).sum() / ops.maximum(valid.sum(), 1.0)
 
 
@@ -331,7 +331,7 @@ class GPTLMHeadModel(GPTPreTrainedModel):
         extra = out[1:]
         if labels is None:
             return (logits,) + extra
-        return (lm_loss(logits, input_ids, labels, attention_mask), logits) + extra
+        return (lm_loss(logits, labels, attention_mask), logits) + extra
 
     @ms.jit
     def decode_step(self, input_ids, position_ids, key_mask, index, cache):
@@ -389,7 +389,7 @@ class _ClassifierBase(GPTLMHeadModel):
         t = input_ids.shape[-1]
         flat_ids = input_ids.reshape(-1, t)
         flat_mask = None if attention_mask is None else attention_mask.reshape(-1, t)
-        return task_loss + self.config.lm_coef * lm_loss(self.lm_logits(hidden), flat_ids, flat_ids, flat_mask)
+        return task_loss + self.config.lm_coef * lm_loss(self.lm_logits(hidden), flat_ids, flat_mask)
 
 
 class GPTForSequenceClassification(_ClassifierBase):

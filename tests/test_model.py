@@ -173,7 +173,7 @@ def test_token_nll_gives_one_value_and_weight_per_next_token_pair():
     labels[0, 3] = -100
     mask = np.ones((b, t), np.int64)
     mask[2, 5:] = 0
-    nll, weight = token_nll(tensor(logits, ms.float32), tensor(ids), tensor(labels), tensor(mask))
+    nll, weight = token_nll(tensor(logits, ms.float32), tensor(labels), tensor(mask))
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     want = -np.take_along_axis(logp[:, :-1], np.maximum(labels[:, 1:], 0)[..., None], -1)[..., 0]
     want_weight = ((labels[:, 1:] != -100) & (mask[:, :-1] > 0) & (mask[:, 1:] > 0)).astype(np.float32)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .config import CONFIG_NAME, GPTConfig
+from .dropout import is_rng_state
 from .io import atomic_path
 
 logger = logging.getLogger("mindgpt")
@@ -121,7 +122,7 @@ def load_state(model, state: dict[str, np.ndarray], source: str = "checkpoint") 
     are skipped (`unexpected_keys`). A transformer weight missing from the file, an unknown tensor name or
     a shape mismatch is a ValueError naming the tensor.
     """
-    params = {canonical_name(name): p for name, p in model.parameters_dict().items()}
+    params = {canonical_name(name): p for name, p in weight_parameters(model).items()}
     tensors = {canonical_name(k): v for k, v in state.items() if not BUFFER_PATTERN.search(k)}
     if "tokens_embed.weight" not in tensors and "lm_head.weight" in tensors:  # HF's double-heads model
         tensors["tokens_embed.weight"] = tensors.pop("lm_head.weight")    # stores the tied table as lm_head
@@ -155,10 +156,16 @@ def _assign(param, value: np.ndarray, name: str, source: str) -> None:
     param.set_data(Tensor(np.ascontiguousarray(value)).astype(param.dtype))
 
 
+def weight_parameters(model) -> dict:
+    """The model's weights by name: every parameter except the dropout counters (training state, which
+    the resume checkpoints keep and the files for users leave out)."""
+    return {name: p for name, p in model.parameters_dict().items() if not is_rng_state(name)}
+
+
 # --- writing ---------------------------------------------------------------------------------------
 def state_dict(model) -> dict[str, np.ndarray]:
-    """A snapshot of the parameters (copies: `asnumpy` may alias memory that training keeps updating)."""
-    return {name: p.asnumpy().copy() for name, p in model.parameters_dict().items()}
+    """A snapshot of the weights (copies: `asnumpy` may alias memory that training keeps updating)."""
+    return {name: p.asnumpy().copy() for name, p in weight_parameters(model).items()}
 
 
 def weights_digest(model) -> str:

@@ -17,6 +17,7 @@ from mindspore.common.initializer import Normal, initializer
 
 from .checkpoint import PretrainedMixin
 from .config import GPTConfig
+from .dropout import Dropout
 
 IGNORE_INDEX = -100  # label value the losses skip, as in HF and PyTorch
 CAUSAL_FILL = -1e4  # what GPT-1 writes over future positions before the softmax
@@ -86,15 +87,15 @@ ACTIVATION_FUNCTIONS = {"gelu": gelu_tanh, "gelu_new": gelu_tanh, "relu": ops.re
 class Attention(nn.Cell):
     """Masked multi-head self-attention: position t attends to positions <= t that are not padding."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, site: str = "attn"):
         super().__init__()
         n_embd, n_pos = config.n_embd, config.n_positions
         self.n_head = config.n_head
         self.head_dim = n_embd // config.n_head
         self.c_attn = Linear(n_embd, 3 * n_embd, config)
         self.c_proj = Linear(n_embd, n_embd, config)
-        self.attn_dropout = nn.Dropout(p=config.attn_pdrop)
-        self.resid_dropout = nn.Dropout(p=config.resid_pdrop)
+        self.attn_dropout = Dropout(config.attn_pdrop, f"{site}.attn_dropout")
+        self.resid_dropout = Dropout(config.resid_pdrop, f"{site}.resid_dropout")
         self.causal = Tensor(np.tril(np.ones((n_pos, n_pos), np.float32)) > 0)
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
@@ -149,12 +150,12 @@ def write_columns(cache, new, index):
 
 
 class MLP(nn.Cell):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, site: str = "mlp"):
         super().__init__()
         self.c_fc = Linear(config.n_embd, 4 * config.n_embd, config)
         self.c_proj = Linear(4 * config.n_embd, config.n_embd, config)
         self.act = ACTIVATION_FUNCTIONS[config.afn]
-        self.dropout = nn.Dropout(p=config.resid_pdrop)
+        self.dropout = Dropout(config.resid_pdrop, f"{site}.dropout")
 
     def construct(self, x):
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
@@ -163,11 +164,11 @@ class MLP(nn.Cell):
 class Block(nn.Cell):
     """Post-LayerNorm decoder block, as in GPT-1: h = LN(n + MLP(n)), n = LN(x + Attn(x))."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, site: str = "block"):
         super().__init__()
-        self.attn = Attention(config)
+        self.attn = Attention(config, f"{site}.attn")
         self.ln_1 = LayerNorm(config.n_embd, config.layer_norm_epsilon)
-        self.mlp = MLP(config)
+        self.mlp = MLP(config, f"{site}.mlp")
         self.ln_2 = LayerNorm(config.n_embd, config.layer_norm_epsilon)
 
     def construct(self, x, mask_bias=None):
@@ -223,8 +224,8 @@ class GPTModel(GPTPreTrainedModel):
         super().__init__(config)
         self.tokens_embed = Embedding(config.vocab_size, config.n_embd, config)
         self.positions_embed = Embedding(config.n_positions, config.n_embd, config)
-        self.drop = nn.Dropout(p=config.embd_pdrop)
-        self.h = nn.CellList([Block(config) for _ in range(config.n_layer)])
+        self.drop = Dropout(config.embd_pdrop, "drop")
+        self.h = nn.CellList([Block(config, f"h.{i}") for i in range(config.n_layer)])
 
     def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                   output_hidden_states=False):
@@ -401,7 +402,7 @@ class GPTForSequenceClassification(_ClassifierBase):
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
-        self.dropout = nn.Dropout(p=config.summary_first_dropout)
+        self.dropout = Dropout(config.summary_first_dropout, "dropout")
         self.score = Linear(config.n_embd, config.num_labels, config, bias=False, in_out=False)
 
     def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
@@ -447,7 +448,7 @@ class SequenceSummary(nn.Cell):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.first_dropout = nn.Dropout(p=config.summary_first_dropout)
+        self.first_dropout = Dropout(config.summary_first_dropout, "multiple_choice_head.first_dropout")
         self.summary = Linear(config.n_embd, 1, config, bias=True, in_out=False)
         self.use_tanh = config.summary_activation == "tanh"
 

@@ -90,7 +90,9 @@ def test_fp16_with_loss_scaling_trains_and_bf16_is_refused_on_cpu(corpus, tmp_pa
 
 
 def test_killed_run_resumes_to_the_same_end(corpus, tmp_path):
-    steps = ["max_steps=30", "save_every=5", "eval_every=100", "log_every=1"]
+    """With dropout on: the resumed run must also draw the masks the unbroken one drew."""
+    steps = ["max_steps=30", "save_every=5", "eval_every=100", "log_every=1",
+             "resid_pdrop=0.1", "attn_pdrop=0.1", "embd_pdrop=0.1"]
     unbroken = tmp_path / "unbroken"
     run_pretrain(corpus, unbroken, *steps)
 

@@ -113,7 +113,7 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pretrained", default="outputs/pretrain_small/final")
     parser.add_argument("--tasks", nargs="+", default=["mr", "tweets"], help="configs/finetune_<task>.yaml names")
@@ -122,7 +122,13 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/ablation/results.json")
     parser.add_argument("--work-dir", default="outputs/ablation", help="where the fine-tuned runs go")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="settings for every run")
-    args = parser.parse_args()
+    # key=value settings may follow `--seeds 0 1 2`, which would swallow them: hand them to argparse first
+    settings = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
+    return parser.parse_args(settings + [arg for arg in argv if arg not in settings])
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
     if not os.path.isdir(args.pretrained):
         raise SystemExit(f"--pretrained {args.pretrained!r} is not a directory; run `python -m mindgpt pretrain` first")
     set_up_device()

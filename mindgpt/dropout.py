@@ -17,7 +17,6 @@ from mindspore import Parameter, Tensor, nn, ops
 STATE_NAME = "rng_counter"  # the counter's attribute, so its parameter is named `<site path>.rng_counter`
 _MIX_1 = 0x7FEB352D  # multipliers of the "lowbias32" integer hash, as int32 bit patterns
 _MIX_2 = 0x846CA68B - (1 << 32)
-_KEY_BITS = 24  # random bits compared with the threshold: p is exact to 6e-8
 
 
 def is_rng_state(name: str) -> bool:
@@ -47,7 +46,7 @@ class Dropout(nn.Cell):
         if p > 0:
             seed = ms.get_seed() or 0
             self.salt = zlib.crc32(f"{seed}/{site}".encode()) - (1 << 31)  # as an int32
-            self.threshold = int(p * (1 << _KEY_BITS)) - (1 << (_KEY_BITS - 1))  # on the signed top bits
+            self.threshold = round(p * (1 << 32)) - (1 << 31)  # P(uniform int32 < threshold) = p
             self.rng_counter = Parameter(Tensor(0, ms.int32), name=STATE_NAME, requires_grad=False)
             self.one = Tensor(1, ms.int32)
 
@@ -57,5 +56,5 @@ class Dropout(nn.Cell):
         calls = ops.assign_add(self.rng_counter, self.one)
         key = _mix(calls ^ self.salt)
         bits = _mix(ops.arange(0, x.size, dtype=ms.int32).reshape(x.shape) + key)
-        keep = ops.bitwise_right_shift(bits, 32 - _KEY_BITS) >= self.threshold
+        keep = bits >= self.threshold
         return x * (keep.astype(x.dtype) * (1.0 / (1.0 - self.p)))

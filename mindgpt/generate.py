@@ -5,7 +5,7 @@ position ids count real tokens only (cumsum(mask) - 1), so a padded prompt conti
 alone. New tokens go in the columns after the longest prompt.
 
 With the cache (the default) the prompt passes through the model once, leaving every layer's keys and values
-in a static [batch, n_head, n_positions, head_dim] cache; each new token then costs the work of one position.
+in a static [batch, n_head, n_positions, head_dim] cache (Parameters written in place); each new token then costs the work of one position.
 Only the next-token logits [batch, vocab] come back to the host, where the token is picked. `use_cache=False`
 is the reference the tests compare against: the ordinary forward recomputes the whole context for every
 token, as HF's openai-gpt does.
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 import mindspore as ms
-from mindspore import Tensor
+from mindspore import Parameter, Tensor, nn, ops
 
 
 def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False, temperature: float = 1.0,
@@ -39,7 +39,7 @@ def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False
     ids, mask, positions = left_padded(prompts, model.config.n_positions)
     start = max(len(p) for p in prompts)
     if use_cache:
-        decoder = CachedDecoder(model, mask, positions)
+        decoder = CachedDecoder(cache_step(model, len(prompts)), mask, positions)
     else:
         decoder = Recompute(model, mask, positions, start + max_new_tokens)
     rng = np.random.default_rng(seed) if do_sample else None
@@ -59,21 +59,54 @@ def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False
 
 
 # --- the two ways to get next-token logits ---------------------------------------------------------
-class CachedDecoder:
-    """New columns only, through `model.decode_step` against the static key/value cache."""
+class CacheStep(nn.Cell):
+    """The decoding step: next-token logits [B, V] after t new tokens [B, t] written at cache columns index..
 
-    def __init__(self, model, mask: np.ndarray, positions: np.ndarray):
+    The key/value cache lives here, per layer a (keys, values) pair of [batch, n_head, n_positions, head_dim]
+    Parameters updated in place, so a step moves only the new columns instead of passing the whole cache in
+    and out. Compiled once per shape of `input_ids`: the prompt once (t = its length), then t = 1.
+    """
+
+    def __init__(self, model, batch_size: int):
+        super().__init__(auto_prefix=False)  # the model's parameters keep their names
+        c = model.config
         self.model = model
+        self.batch_size = batch_size
+        shape = (batch_size, c.n_head, c.n_positions, c.n_embd // c.n_head)
+        self.keys, self.values = (ms.ParameterTuple(
+            Parameter(ops.zeros(shape, ms.float32), name=f"cache.{i}.{kind}", requires_grad=False)
+            for i in range(c.n_layer)) for kind in ("keys", "values"))
+
+    def construct(self, input_ids, position_ids, key_mask, index):
+        cache = ()
+        for keys, values in zip(self.keys, self.values):
+            cache = cache + ((keys, values),)
+        hidden = self.model.transformer.extend(input_ids, position_ids, key_mask, index, cache)
+        return self.model.lm_logits(hidden[:, -1])
+
+
+def cache_step(model, batch_size: int) -> CacheStep:
+    """The model's decoding step for this batch size, kept with the model so later calls reuse its compiled
+    graphs (one at a time: another batch size replaces it). A plain attribute, not a sub-cell: the cache
+    is no weight of the model."""
+    step = model.__dict__.get("_cache_step")
+    if step is None or step.batch_size != batch_size:
+        step = model.__dict__["_cache_step"] = CacheStep(model, batch_size)
+    return step
+
+
+class CachedDecoder:
+    """New columns only, through the `CacheStep`; the columns before them are in its cache already."""
+
+    def __init__(self, step: CacheStep, mask: np.ndarray, positions: np.ndarray):
+        self.step = step
         self.positions = positions
         self.key_mask = Tensor(mask)
-        self.cache = model.transformer.empty_cache(mask.shape[0])
 
     def next_logits(self, ids: np.ndarray, start: int, end: int) -> np.ndarray:
-        """Logits after column end-1, feeding columns start..end-1 (the earlier ones are in the cache)."""
-        cache = ms.mutable(self.cache)  # a variable input: a plain tuple would recompile the step every call
-        logits, self.cache = self.model.decode_step(Tensor(ids[:, start:end]), Tensor(self.positions[:, start:end]),
-                                                    self.key_mask, Tensor(start, ms.int32), cache)
-        return logits.asnumpy()
+        """Logits after column end-1, feeding columns start..end-1."""
+        return self.step(Tensor(ids[:, start:end]), Tensor(self.positions[:, start:end]), self.key_mask,
+                         Tensor(start, ms.int32)).asnumpy()
 
 
 class Recompute:

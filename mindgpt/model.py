@@ -131,22 +131,27 @@ class Attention(nn.Cell):
     def extend(self, x, cache, index, future, mask_bias):
         """Attention of t new positions over everything decoded so far.
 
-        Their keys and values are written into the static (keys, values) cache at columns index..index+t-1,
-        then the queries attend over all n_positions columns, `future` hiding the unwritten ones; returns
-        the output and the new cache.
+        Their keys and values are written into the static (keys, values) cache Parameters at columns
+        index..index+t-1, then the queries attend over all n_positions columns, `future` hiding the
+        unwritten ones.
         """
         q, k, v = self.heads(x)
         keys, values = write_columns(cache[0], k, index), write_columns(cache[1], v, index)
-        return self.attend(q, keys, values, future, mask_bias), (keys, values)
+        return self.attend(q, keys, values, future, mask_bias)
 
 
 def write_columns(cache, new, index):
-    """`cache` [B, H, N, D] with `new` [B, H, t, D] at columns index..index+t-1, as a new tensor.
+    """Write `new` [B, H, t, D] into the Parameter `cache` [B, H, N, D] at columns index..index+t-1, in place
+    (only the new columns move), and return the updated cache.
 
     `index` is a Tensor, so the compiled step serves every position.
     """
-    columns = (index + ops.arange(new.shape[2], dtype=ms.int32)).reshape(1, 1, -1, 1)
-    return ops.tensor_scatter_elements(cache, ops.broadcast_to(columns, new.shape), new, axis=2)
+    b, h, t, _ = new.shape
+    where = (b, h, t, 1)
+    rows = ops.broadcast_to(ops.arange(b, dtype=ms.int32).reshape(b, 1, 1, 1), where)
+    heads = ops.broadcast_to(ops.arange(h, dtype=ms.int32).reshape(1, h, 1, 1), where)
+    columns = ops.broadcast_to((index + ops.arange(t, dtype=ms.int32)).reshape(1, 1, t, 1), where)
+    return ops.scatter_nd_update(cache, ops.concat((rows, heads, columns), -1), new)
 
 
 class MLP(nn.Cell):
@@ -176,8 +181,7 @@ class Block(nn.Cell):
 
     def extend(self, x, cache, index, future, mask_bias):
         """The block over new positions only, reading and updating the attention cache (see Attention)."""
-        a, cache = self.attn.extend(x, cache, index, future, mask_bias)
-        return self.feed_forward(x, a), cache
+        return self.feed_forward(x, self.attn.extend(x, cache, index, future, mask_bias))
 
     def feed_forward(self, x, a):
         """The rest of the block once the attention output `a` of `x` is known."""
@@ -251,17 +255,9 @@ class GPTModel(GPTPreTrainedModel):
             x = x + self.tokens_embed(token_type_ids.reshape(-1, t))
         return self.drop(x)
 
-    def empty_cache(self, batch_size: int) -> tuple:
-        """A zero key/value cache: per layer (keys, values), each [batch, n_head, n_positions, head_dim].
-
-        Its shape never changes while decoding, so the decoding step compiles once.
-        """
-        c = self.config
-        shape = (batch_size, c.n_head, c.n_positions, c.n_embd // c.n_head)
-        return tuple((ops.zeros(shape, ms.float32), ops.zeros(shape, ms.float32)) for _ in range(c.n_layer))
-
     def extend(self, input_ids, position_ids, key_mask, index, cache):
-        """Hidden states [B, t, C] of t new tokens written at cache columns index..index+t-1, and the new cache.
+        """Hidden states [B, t] of t new tokens, their keys and values written into `cache` (per layer a
+        (keys, values) pair of [B, n_head, n_positions, head_dim] Parameters) at columns index..index+t-1.
 
         `key_mask` [B, n_positions] is the attention mask of the whole cache (1 = a real token). The new
         tokens see the columns up to their own, exactly as in the full pass, so the results agree with it.
@@ -271,11 +267,9 @@ class GPTModel(GPTPreTrainedModel):
         query_columns = (index + ops.arange(t, dtype=ms.int32)).reshape(t, 1)
         future = ops.arange(n, dtype=ms.int32).reshape(1, n) > query_columns
         mask_bias = padding_bias(key_mask)
-        new_cache = ()
         for block, layer_cache in zip(self.h, cache):
-            x, layer_cache = block.extend(x, layer_cache, index, future, mask_bias)
-            new_cache = new_cache + (layer_cache,)
-        return x, new_cache
+            x = block.extend(x, layer_cache, index, future, mask_bias)
+        return x
 
 
 def padding_bias(attention_mask):
@@ -333,16 +327,6 @@ class GPTLMHeadModel(GPTPreTrainedModel):
         if labels is None:
             return (logits,) + extra
         return (lm_loss(logits, labels, attention_mask), logits) + extra
-
-    @ms.jit
-    def decode_step(self, input_ids, position_ids, key_mask, index, cache):
-        """Next-token logits [B, V] after t new tokens [B, t] at cache columns index.., and the new cache.
-
-        Compiled once per model and shape of `input_ids`: the prompt once (t = its length), then one token
-        at a time (t = 1) against the static cache of `transformer.empty_cache`. See generate.py.
-        """
-        hidden, cache = self.transformer.extend(input_ids, position_ids, key_mask, index, cache)
-        return self.lm_logits(hidden[:, -1]), cache
 
     def generate(self, input_ids, max_new_tokens: int = 32, **options) -> list:
         """Continue each prompt; see `mindgpt.generate.generate` for the options. Returns lists of ids."""

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import tensor
 from mindgpt import GPTConfig, GPTLMHeadModel
-from mindgpt.generate import CachedDecoder, Recompute, generate, left_padded, next_token, penalize_repeats
+from mindgpt.generate import CachedDecoder, Recompute, cache_step, generate, left_padded, next_token, penalize_repeats
 
 PROMPTS = [[5, 17, 3, 9, 44, 2], [7, 8], [30, 1, 1, 60]]
 
@@ -23,7 +23,8 @@ def test_cached_logits_match_the_full_forward_at_every_step(model):
     ids, mask, positions = left_padded(PROMPTS, model.config.n_positions)
     width = 6 + 10
     ids[:, 6:width] = np.random.default_rng(0).integers(0, 97, (3, 10))
-    cached, full = CachedDecoder(model, mask, positions), Recompute(model, mask, positions, width)
+    cached = CachedDecoder(cache_step(model, len(PROMPTS)), mask, positions)
+    full = Recompute(model, mask, positions, width)
     np.testing.assert_allclose(cached.next_logits(ids, 0, 6), full.next_logits(ids, 0, 6), atol=1e-5)
     for column in range(6, width):
         np.testing.assert_allclose(cached.next_logits(ids, column, column + 1),
@@ -35,6 +36,14 @@ def test_cached_greedy_equals_uncached_token_for_token(any_mode, model):
     assert cached == generate(model, PROMPTS, max_new_tokens=30, use_cache=False)
     assert [len(row) for row in cached] == [len(p) + 30 for p in PROMPTS]
     assert len({tuple(row[-30:]) for row in cached}) == 3  # the rows really differ
+
+
+def test_the_cache_is_no_part_of_the_model(model, tmp_path):
+    names = list(model.parameters_dict())
+    model.generate(PROMPTS, max_new_tokens=3)
+    assert list(model.parameters_dict()) == names  # same names, no cache Parameters among them
+    model.save_pretrained(tmp_path)
+    assert GPTLMHeadModel.from_pretrained(tmp_path).generate(PROMPTS, 3) == model.generate(PROMPTS, 3)
 
 
 def test_a_padded_prompt_continues_as_it_would_alone(model):

@@ -5,10 +5,10 @@ position ids count real tokens only (cumsum(mask) - 1), so a padded prompt conti
 alone. New tokens go in the columns after the longest prompt.
 
 With the cache (the default) the prompt passes through the model once, leaving every layer's keys and values
-in a static [batch, n_head, n_positions, head_dim] cache (Parameters written in place); each new token then costs the work of one position.
-Only the next-token logits [batch, vocab] come back to the host, where the token is picked. `use_cache=False`
-is the reference the tests compare against: the ordinary forward recomputes the whole context for every
-token, as HF's openai-gpt does.
+in a static [batch, n_head, n_positions, head_dim] cache (Parameters written in place); each new token then
+costs the work of one position. Only the next-token logits [batch, vocab] come back to the host, where the
+token is picked. `use_cache=False` is the reference the tests compare against: the ordinary forward recomputes
+the whole context for every token, as HF's openai-gpt does.
 
 There is no sliding window: prompt + max_new_tokens must fit in n_positions, else a ValueError says by how
 much it does not.

@@ -256,7 +256,7 @@ class GPTModel(GPTPreTrainedModel):
         return self.drop(x)
 
     def extend(self, input_ids, position_ids, key_mask, index, cache):
-        """Hidden states [B, t] of t new tokens, their keys and values written into `cache` (per layer a
+        """Hidden states [B, t, C] of t new tokens, their keys and values written into `cache` (per layer a
         (keys, values) pair of [B, n_head, n_positions, head_dim] Parameters) at columns index..index+t-1.
 
         `key_mask` [B, n_positions] is the attention mask of the whole cache (1 = a real token). The new

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,32 @@ def _text(record: dict[str, Any]) -> str:
     return f"{record['text']} {record.get('text_pair', '')}"
 
 
+def finished_run(run_dir: Path, settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary of a run that already finished with exactly these settings (a rerun after a crash or an
+    interruption picks up where it stopped), else None."""
+    started, finished = run_dir / "settings.json", run_dir / "metrics.json"
+    try:
+        if finished.stat().st_mtime < started.stat().st_mtime:  # a later start did not get to the end
+            return None
+        recorded, summary = json.loads(started.read_text()), json.loads(finished.read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if recorded == json.loads(json.dumps({**vars(settings), **model_overrides})) else None
+
+
+def finetune_in_child(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
+    """One fine-tuning run in a fresh process: MindSpore keeps every compiled graph of a process, and two dozen
+    runs in one process outgrow the memory of a small machine (one was killed at 12 GB)."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        return pool.submit(_finetune_on_device, settings, model_overrides).result()
+
+
+def _finetune_on_device(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
+    set_up_device()
+    return finetune(settings, model_overrides)
+
+
 def run_task(task: str, pretrained: str, variants: list[str], seeds: list[int], overrides: list[str],
              out_dir: Path) -> dict[str, Any]:
     """Every variant over every seed on one task, then the baseline."""
@@ -86,7 +114,7 @@ def run_task(task: str, pretrained: str, variants: list[str], seeds: list[int], 
             settings, model_overrides = task_settings(task, overrides + [
                 f"pretrained={pretrained}", f"from_scratch={scratch}", f"lm_coef={lm_coef}", f"seed={seed}",
                 f"output_dir={run_dir}"])
-            summary = finetune(settings, model_overrides)
+            summary = finished_run(run_dir, settings, model_overrides) or finetune_in_child(settings, model_overrides)
             runs.append({"variant": variant, "seed": seed, "test": summary["test"], "best_epoch": summary["best_epoch"],
                          "train_seconds": summary["train_seconds"]})
             print(f"[{task}] {name}, seed {seed}: test {metric} {summary['test'][metric]:.4f}", flush=True)

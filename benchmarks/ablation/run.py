@@ -13,7 +13,7 @@ TF-IDF + logistic-regression baseline fitted on the same training examples in th
 are reported as mean ± std over the seeds; everything goes into `--out` (JSON) and a Markdown table.
 
     python benchmarks/ablation/run.py --pretrained outputs/pretrain_small/final --tasks mr tweets \
-        max_train_examples=2000 max_eval_examples=1000
+        max_train_examples=2000 max_eval_examples=600 lr=3e-4 batch_size=8
 
 Needs mindgpt installed (`pip install -e '.[bench]'`, which brings scikit-learn for the baseline).
 """
@@ -90,7 +90,7 @@ def finished_run(run_dir: Path, settings: FinetuneSettings, model_overrides: dic
 
 def finetune_in_child(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """One fine-tuning run in a fresh process: MindSpore keeps every compiled graph of a process, and two dozen
-    runs in one process outgrow the memory of a small machine (one was killed at 12 GB)."""
+    runs in one process outgrow a small machine's memory (one was OOM-killed at 12 GB)."""
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         return pool.submit(_finetune_on_device, settings, model_overrides).result()

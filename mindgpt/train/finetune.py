@@ -37,7 +37,7 @@ from ..tasks import TASKS
 from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
 from .optim import build_optimizer, lr_schedule
 from .pretrain import MetricsLog, cast_for_training, precision_for
-from .step import make_train_step, restore_host_thread, yield_host_thread
+from .step import make_train_step, restores_host_thread, yield_host_thread
 
 logger = logging.getLogger("mindgpt")
 
@@ -248,15 +248,9 @@ def epoch_losses(step_fn, train_batches, settings: FinetuneSettings) -> Iterator
         yield loss
 
 
+@restores_host_thread
 def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """Train for `epochs`, keep the best epoch by validation `metric`, then report on the test split."""
-    try:
-        return _finetune(settings, model_overrides)
-    finally:
-        restore_host_thread()
-
-
-def _finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     data = load_data(settings)
     metric = selection_metric(settings, data)
     model, tokenizer = build_model(settings, data, model_overrides)

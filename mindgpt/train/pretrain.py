@@ -33,7 +33,7 @@ from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
 from .settings import PretrainSettings
 from .state import checkpoints, load_train_state, save_train_state
-from .step import make_train_step, restore_host_thread, yield_host_thread
+from .step import make_train_step, restores_host_thread, yield_host_thread
 
 logger = logging.getLogger("mindgpt")
 
@@ -171,15 +171,9 @@ class MetricsLog:
         return [(r["step"], r[key]) for r in self.records if key in r]
 
 
+@restores_host_thread
 def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """Run (or resume) a pretraining job; returns the final metrics and output paths."""
-    try:
-        return _pretrain(settings, model_overrides)
-    finally:
-        restore_host_thread()
-
-
-def _pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     rank, world = init_data_parallel()
     precision = precision_for(settings)
     ms.set_seed(settings.seed)

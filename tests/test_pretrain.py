@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from mindgpt.train.pretrain import NAMED_CORPORA, read_corpus
 from mindgpt.train.settings import PretrainSettings, load_settings, parse_overrides
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,10 +57,16 @@ def test_settings_route_model_fields_to_the_config():
     assert model["n_layer"] == 3 and model["n_embd"] == 64
 
 
-@pytest.mark.parametrize("name", ["pretrain_tiny", "pretrain_small", "pretrain_gpt1"])
+@pytest.mark.parametrize("name", ["pretrain_tiny", "pretrain_small", "pretrain_english", "pretrain_gpt1"])
 def test_shipped_configs_load(name):
     settings, _ = load_settings(os.path.join(ROOT, "configs", f"{name}.yaml"))
     assert isinstance(settings, PretrainSettings)
+    assert settings.corpus in NAMED_CORPORA
+
+
+def test_an_unknown_corpus_names_the_choices(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'wiki' is neither one of \['english', 'shakespeare'\]"):
+        read_corpus(PretrainSettings(corpus="wiki", data_dir=str(tmp_path)))
 
 
 def test_tiny_pretraining_writes_a_loadable_model_metrics_and_plot(corpus, tmp_path):

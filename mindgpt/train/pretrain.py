@@ -23,7 +23,8 @@ from tqdm import tqdm
 from ..checkpoint import weights_digest
 from ..config import GPTConfig
 from ..data.corpus import TokenShards, prepare_corpus
-from ..data.sources import DEFAULT_CORPUS_SOURCES, default_corpus_texts
+from ..data.datasets import SOURCES, UNLABELLED_DATASETS, unlabelled_training_texts
+from ..data.sources import ENGLISH_CORPUS_SOURCES, SHAKESPEARE_SOURCES, english_texts, shakespeare_texts
 from ..generate import generate
 from ..io import atomic_path
 from ..model import GPTLMHeadModel, LayerNorm
@@ -39,15 +40,30 @@ logger = logging.getLogger("mindgpt")
 
 
 # --- data ----------------------------------------------------------------------------------------
+def english_corpus(data_dir: str) -> list[tuple[str, str]]:
+    """Modern English prose (`sources.english_texts`) and the classification datasets' unlabelled training
+    text: the backbone fine-tuning starts from."""
+    return english_texts(data_dir) + unlabelled_training_texts(data_dir)
+
+
+# Corpora known by name: their reader and the pinned packages they read.
+NAMED_CORPORA = {
+    "shakespeare": (shakespeare_texts, SHAKESPEARE_SOURCES),
+    "english": (english_corpus, tuple(dict.fromkeys(
+        ENGLISH_CORPUS_SOURCES + tuple("{}=={}".format(*SOURCES[name].package) for name in UNLABELLED_DATASETS)))),
+}
+
+
 def read_corpus(settings: PretrainSettings) -> tuple[list[tuple[str, str]], list[str]]:
-    """(documents, source names): the default Shakespeare, a text file, or a directory of text files."""
-    if settings.corpus == "shakespeare":
-        return default_corpus_texts(settings.data_dir), list(DEFAULT_CORPUS_SOURCES)
+    """(documents, source names): a named corpus (`NAMED_CORPORA`), a text file, or a directory of text files."""
+    if settings.corpus in NAMED_CORPORA:
+        read, sources = NAMED_CORPORA[settings.corpus]
+        return read(settings.data_dir), list(sources)
     path = Path(settings.corpus)
     files = sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".md")) if path.is_dir() else [path]
     if not path.exists() or not files:
-        raise FileNotFoundError(f"corpus {settings.corpus!r} is neither 'shakespeare' nor a text file or "
-                                "a directory holding .txt/.md files")
+        raise FileNotFoundError(f"corpus {settings.corpus!r} is neither one of {sorted(NAMED_CORPORA)} nor a text "
+                                "file or a directory holding .txt/.md files")
     docs = [(str(f.relative_to(path) if path.is_dir() else f.name), f.read_text(encoding="utf-8"))
             for f in files]
     if len(docs) == 1:  # one file: split it into paragraphs groups so train and validation both get text

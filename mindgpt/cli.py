@@ -49,9 +49,11 @@ def generate(args: argparse.Namespace) -> None:
     model, tokenizer = load_lm(args.pretrained)
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     prompts = [bos + tokenizer.encode(text) for text in args.prompt or [""]]
+    # pretraining opens every document with [BOS] ([EOS] is kept new for the classifier): a generated [BOS]
+    # means the text has ended
     outputs = model.generate(prompts, max_new_tokens=args.max_new_tokens, do_sample=not args.greedy,
                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                             repetition_penalty=args.repetition_penalty, eos_token_id=tokenizer.eos_token_id,
+                             repetition_penalty=args.repetition_penalty, eos_token_id=tokenizer.bos_token_id,
                              seed=args.seed)
     for ids in outputs:
         print(tokenizer.decode(ids, skip_special_tokens=True))

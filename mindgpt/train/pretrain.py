@@ -24,7 +24,7 @@ from ..checkpoint import weights_digest
 from ..config import GPTConfig
 from ..data.corpus import TokenShards, prepare_corpus
 from ..data.datasets import SOURCES, UNLABELLED_DATASETS, unlabelled_training_texts
-from ..data.sources import ENGLISH_CORPUS_SOURCES, SHAKESPEARE_SOURCES, english_texts, shakespeare_texts
+from ..data.sources import ENGLISH_CORPUS_SOURCES, SHAKESPEARE_SOURCES, english_texts, pin, shakespeare_texts
 from ..generate import generate
 from ..io import atomic_path
 from ..model import GPTLMHeadModel, LayerNorm
@@ -50,7 +50,7 @@ def english_corpus(data_dir: str) -> list[tuple[str, str]]:
 NAMED_CORPORA = {
     "shakespeare": (shakespeare_texts, SHAKESPEARE_SOURCES),
     "english": (english_corpus, tuple(dict.fromkeys(
-        ENGLISH_CORPUS_SOURCES + tuple("{}=={}".format(*SOURCES[name].package) for name in UNLABELLED_DATASETS)))),
+        ENGLISH_CORPUS_SOURCES + tuple(pin(SOURCES[name].package) for name in UNLABELLED_DATASETS)))),
 }
 
 

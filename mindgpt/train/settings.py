@@ -22,7 +22,7 @@ class PretrainSettings:
     """Training settings; configs/*.yaml name them (the CLI's default is configs/pretrain_small.yaml)."""
 
     model: str = "small"  # GPTConfig preset; GPTConfig field keys override it
-    corpus: str = "shakespeare"  # or "english" (sources.NAMED_CORPORA), a .txt file, a directory of .txt/.md
+    corpus: str = "shakespeare"  # or "english" (pretrain.NAMED_CORPORA), a .txt file, a directory of .txt/.md
     tokenizer: str | None = None  # an existing tokenizer directory, instead of training one on the corpus
     vocab_size: int = 512  # size of the BPE vocabulary trained on the corpus
     val_fraction: float = 0.05

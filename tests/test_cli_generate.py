@@ -79,3 +79,30 @@ def test_export_writes_a_mindir_that_reproduces_the_lm(pretrained, tmp_path, cap
     ids, mask = tensor([[1, 5, 9, 12]]), tensor([[1, 1, 1, 1]])
     want = GPTLMHeadModel.from_pretrained(pretrained)(ids, mask)[0].asnumpy()
     np.testing.assert_allclose(nn.GraphCell(ms.load(str(out)))(ids, mask).asnumpy(), want, atol=1e-5)
+
+
+def test_generate_stops_where_the_model_opens_a_new_document(pretrained, tmp_path, capsys):
+    # Pretraining opens every document with [BOS], so a sampled [BOS] ends the text. A model whose every
+    # position predicts [BOS] or "question" with even odds shows the stop: the same seeded draws without it
+    # go on past the first [BOS].
+    tokenizer = GPTTokenizer.from_pretrained(pretrained)
+    model = GPTLMHeadModel.from_pretrained(pretrained)
+    last_norm = model.transformer.h[-1].ln_2
+    direction = np.random.default_rng(0).normal(size=model.config.n_embd).astype(np.float32)
+    last_norm.weight.set_data(tensor(np.zeros_like(direction), ms.float32))  # every hidden state becomes `direction`
+    last_norm.bias.set_data(tensor(direction, ms.float32))
+    table = model.transformer.tokens_embed.weight.asnumpy() * 1e-3
+    question = tokenizer.encode("question")[0]
+    table[[tokenizer.bos_token_id, question]] = 10 * direction / (direction @ direction)
+    model.transformer.tokens_embed.weight.set_data(tensor(table, ms.float32))
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+
+    prompt = [tokenizer.bos_token_id] + tokenizer.encode("to be")
+    unstopped = model.generate([prompt], max_new_tokens=12, do_sample=True, seed=3)[0][len(prompt):]
+    assert tokenizer.bos_token_id in unstopped[1:-1], "seed 3 should draw [BOS] between other tokens"
+    end = unstopped.index(tokenizer.bos_token_id)
+    main(["generate", "--pretrained", str(tmp_path), "--prompt", "to be", "--max-new-tokens", "12", "--seed", "3"])
+    printed = capsys.readouterr().out.strip()
+    assert printed == tokenizer.decode(prompt + unstopped[:end], skip_special_tokens=True)
+    assert printed != tokenizer.decode(prompt + unstopped, skip_special_tokens=True)

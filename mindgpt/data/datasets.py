@@ -103,7 +103,7 @@ def read_lee(cache_dir: str, **_: Any) -> list[Record]:
     ratings = np.loadtxt(data / "similarities0-1.txt")
     if ratings.shape != (len(docs), len(docs)):
         raise ValueError(f"{data}: {len(docs)} documents but a {ratings.shape} rating matrix; delete "
-                         f"{data.parents[2]} to fetch gensim=={GENSIM_PACKAGE[1]} again")
+                         f"{data.parents[2]} to fetch {pin(GENSIM_PACKAGE)} again")
     return [{"id": f"{i}-{j}", "text": docs[i], "text_pair": docs[j], "label": float(ratings[i, j])}
             for i in range(len(docs)) for j in range(i + 1, len(docs))]
 

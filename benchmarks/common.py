@@ -1,11 +1,13 @@
 """Helpers the benchmarks share: timing, peak memory and a record of the machine they ran on."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import resource
 import sys
 import time
+from pathlib import Path
 
 
 def timed(run) -> tuple[float, object]:
@@ -13,6 +15,16 @@ def timed(run) -> tuple[float, object]:
     start = time.perf_counter()
     out = run()
     return time.perf_counter() - start, out
+
+
+def presets() -> dict:
+    """mindgpt's model presets, read from `mindgpt/config.py` alone: importing the `mindgpt` package imports
+    mindspore, which a machine that only runs the reference (the GPU machine) does not have."""
+    path = Path(__file__).resolve().parent.parent / "mindgpt" / "config.py"
+    spec = importlib.util.spec_from_file_location("mindgpt_config_alone", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PRESETS
 
 
 def peak_rss_mib() -> float:

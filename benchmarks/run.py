@@ -33,20 +33,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import machine, peak_rss_mib, timed  # noqa: E402
+from common import machine, peak_rss_mib, presets, timed  # noqa: E402
 
 SHAPES = {  # name -> (GPTConfig preset, batch, seq)
     "small": ("small", 8, 128),
     "gpt1": ("gpt1", 4, 128),
+    "gpt1_32x512": ("gpt1", 32, 512),  # the paper's pretraining batch: fills a GPU (`gpu.py`), hours on a CPU
 }
+CPU_SHAPES = ["small", "gpt1"]
 LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 2.5e-4, (0.9, 0.999), 1e-8, 0.01, 1.0
 
 
 def model_shape(shape: str, context: int = 0) -> dict:
     """The preset's model fields, n_positions raised to `context` if that is more (generation: prompt + new)."""
-    from mindgpt.config import PRESETS
-
-    fields = dict(PRESETS[SHAPES[shape][0]])
+    fields = dict(presets()[SHAPES[shape][0]])
     fields["n_positions"] = max(fields["n_positions"], context)
     return fields
 
@@ -59,22 +59,22 @@ def batch(shape: str, seed: int = 0):
 
 
 # --- mindgpt children ------------------------------------------------------------------------------
-def mindgpt_model(shape: str, context: int = 0):
+def mindgpt_model(shape: str, context: int = 0, device: str = "CPU"):
     import mindspore as ms
     from mindgpt import GPTConfig, GPTLMHeadModel
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device("CPU")
+    ms.set_device(device)
     ms.set_seed(0)
     return GPTLMHeadModel(GPTConfig(**model_shape(shape, context)))
 
 
-def mindgpt_train(shape: str, steps: int) -> dict:
+def mindgpt_train(shape: str, steps: int, device: str = "CPU") -> dict:
     from mindspore import Tensor
     from mindgpt.train.optim import build_optimizer
     from mindgpt.train.step import make_train_step, yield_host_thread
 
-    model = mindgpt_model(shape)
+    model = mindgpt_model(shape, device=device)
     model.set_train(True)
     optimizer = build_optimizer(model, LR, weight_decay=WEIGHT_DECAY, betas=BETAS, eps=EPS)
     step = make_train_step(model, optimizer, max_grad_norm=CLIP)
@@ -113,7 +113,7 @@ def mindgpt_generate(shape: str, prompt_len: int, new: int) -> dict:
 
 
 # --- HF / PyTorch children -------------------------------------------------------------------------
-def hf_model(shape: str, context: int = 0):
+def hf_model(shape: str, context: int = 0, device: str = "cpu"):
     import torch
     from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
 
@@ -122,22 +122,27 @@ def hf_model(shape: str, context: int = 0):
     s = model_shape(shape, context)
     config = OpenAIGPTConfig(vocab_size=s["vocab_size"], n_positions=s["n_positions"], n_embd=s["n_embd"],
                              n_layer=s["n_layer"], n_head=s["n_head"], afn="gelu")
-    return OpenAIGPTLMHeadModel(config)
+    return OpenAIGPTLMHeadModel(config).to(device)
 
 
-def hf_train(shape: str, steps: int) -> dict:
+def hf_train(shape: str, steps: int, device: str = "cpu", bf16: bool = False) -> dict:
+    """The reference's training step; `device` and `bf16` (autocast) serve the GPU run (`gpu.py`). Reading the
+    loss back each step waits for the device, so the host clock times whole steps."""
+    import contextlib
     import torch
 
-    model = hf_model(shape).train()
+    model = hf_model(shape, device=device).train()
     decayed = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or ".ln_" in n)]
     others = [p for n, p in model.named_parameters() if n.endswith(".bias") or ".ln_" in n]
     optimizer = torch.optim.AdamW([{"params": decayed, "weight_decay": WEIGHT_DECAY},
                                    {"params": others, "weight_decay": 0.0}], lr=LR, betas=BETAS, eps=EPS)
-    ids = torch.from_numpy(batch(shape)).long()
+    ids = torch.from_numpy(batch(shape)).long().to(device)
+    precision = torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = model(input_ids=ids, labels=ids).loss
+        with precision:
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         optimizer.step()
@@ -268,7 +273,7 @@ def main() -> None:
         args.framework, args.work = args.child
         args.shape = args.shapes[0]
         return child(args)
-    args.shapes = args.shapes or (["small"] if args.quick else list(SHAPES))
+    args.shapes = args.shapes or (["small"] if args.quick else CPU_SHAPES)
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.steps = args.steps or (4 if args.quick else 10)
     args.gen_new = args.gen_new or (64 if args.quick else 256)

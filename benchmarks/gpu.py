@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,11 @@ def flops_per_token(shape: str) -> float:
     return 6 * matmul_weights + 12 * layers * width * seq
 
 
+def tokens_per_s(shape: str, step_s: list[float]) -> float:
+    _, b, t = bench.SHAPES[shape]
+    return b * t / statistics.median(step_s)
+
+
 def loadable(library: str) -> bool:
     try:
         ctypes.CDLL(library)
@@ -59,9 +65,8 @@ def mindspore_gpu(shape: str, steps: int) -> dict:
         return {"runs": False, "mindspore": mindspore.__version__,
                 "why": f"its GPU plugin needs {', '.join(missing)} (CUDA 11 / cuDNN 8), which do not load here"}
     result = bench.mindgpt_train(shape, steps, device="GPU")
-    _, b, t = bench.SHAPES[shape]
     return {"runs": True, "mindspore": mindspore.__version__, "shape": shape,
-            "tokens_per_s": b * t / sorted(result["step_s"])[len(result["step_s"]) // 2], **result}
+            "tokens_per_s": tokens_per_s(shape, result["step_s"]), **result}
 
 
 def reference(shape: str, steps: int, bf16: bool, peak: dict | None) -> dict:
@@ -70,12 +75,11 @@ def reference(shape: str, steps: int, bf16: bool, peak: dict | None) -> dict:
     torch.cuda.reset_peak_memory_stats()
     result = bench.hf_train(shape, steps, device="cuda", bf16=bf16)
     _, b, t = bench.SHAPES[shape]
-    step_s = sorted(result["step_s"])[len(result["step_s"]) // 2]
-    tokens_per_s = b * t / step_s
+    rate = tokens_per_s(shape, result["step_s"])
     precision = "bf16" if bf16 else "float32"
-    return {"shape": shape, "precision": precision, "batch": b, "seq": t, "step_s": step_s,
-            "tokens_per_s": tokens_per_s, "model_tflops": flops_per_token(shape) * tokens_per_s / 1e12,
-            "mfu": flops_per_token(shape) * tokens_per_s / peak[precision] if peak else None,
+    return {"shape": shape, "precision": precision, "batch": b, "seq": t, "step_s": statistics.median(result["step_s"]),
+            "tokens_per_s": rate, "model_tflops": flops_per_token(shape) * rate / 1e12,
+            "mfu": flops_per_token(shape) * rate / peak[precision] if peak else None,
             "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2 ** 20, "first_loss": result["first_loss"]}
 
 

@@ -8,6 +8,7 @@ The losses are the paper's: L1 the language-model loss, L2 the task loss, L3 = L
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -98,7 +99,7 @@ class Attention(nn.Cell):
         self.c_proj = Linear(n_embd, n_embd, config)
         self.attn_dropout = Dropout(config.attn_pdrop, f"{site}.attn_dropout")
         self.resid_dropout = Dropout(config.resid_pdrop, f"{site}.resid_dropout")
-        self.causal = Tensor(np.tril(np.ones((n_pos, n_pos), np.float32)) > 0)
+        self.future = future_mask(n_pos)
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
@@ -125,10 +126,12 @@ class Attention(nn.Cell):
         a = self.mix(w, v).transpose(0, 2, 1, 3).reshape(b, t, self.n_head * self.head_dim)
         return self.resid_dropout(self.c_proj(a))
 
-    def construct(self, x, mask_bias=None):
-        t = x.shape[1]
+    def construct(self, x, future=None, mask_bias=None):
+        """`future` and `mask_bias` come from the model (`GPTModel.attention_masks`); alone, the block is causal."""
+        if future is None:
+            future = self.future[:x.shape[1], :x.shape[1]]
         q, k, v = self.heads(x)
-        return self.attend(q, k, v, ~self.causal[:t, :t], mask_bias)
+        return self.attend(q, k, v, future, mask_bias)
 
     def extend(self, x, cache, index, future, mask_bias):
         """Attention of t new positions over everything decoded so far.
@@ -178,8 +181,8 @@ class Block(nn.Cell):
         self.mlp = MLP(config, f"{site}.mlp")
         self.ln_2 = LayerNorm(config.n_embd, config.layer_norm_epsilon)
 
-    def construct(self, x, mask_bias=None):
-        return self.feed_forward(x, self.attn(x, mask_bias))
+    def construct(self, x, future=None, mask_bias=None):
+        return self.feed_forward(x, self.attn(x, future, mask_bias))
 
     def extend(self, x, cache, index, future, mask_bias):
         """The block over new positions only, reading and updating the attention cache (see Attention)."""
@@ -232,6 +235,7 @@ class GPTModel(GPTPreTrainedModel):
         self.positions_embed = Embedding(config.n_positions, config.n_embd, config)
         self.drop = Dropout(config.embd_pdrop, "drop")
         self.h = nn.CellList([Block(config, f"h.{i}") for i in range(config.n_layer)])
+        self.future = future_mask(config.n_positions)
 
     def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                   output_hidden_states=False):
@@ -239,15 +243,24 @@ class GPTModel(GPTPreTrainedModel):
         if position_ids is None:
             position_ids = ops.arange(t, dtype=ms.int32).reshape(1, t)
         x = self.embed(input_ids, position_ids, token_type_ids)
-        mask_bias = None if attention_mask is None else padding_bias(attention_mask)
+        future, mask_bias = self.attention_masks(x.shape[0], t, attention_mask)
         all_hidden = ()
         for block in self.h:
             all_hidden = all_hidden + (x,)
-            x = block(x, mask_bias)
+            x = block(x, future, mask_bias)
         all_hidden = all_hidden + (x,)
         if output_hidden_states:
             return x, all_hidden
         return (x,)
+
+    def attention_masks(self, n, t, attention_mask):
+        """The causal mask and the padding bias at the scores' shape [N, n_head, t, t], built once per forward
+        so every layer applies them with same-shape kernels: on CPU a broadcasting kernel holds about four times
+        its output for the rest of the step."""
+        shape = (n, self.config.n_head, t, t)
+        future = ops.broadcast_to(self.future[:t, :t], shape)
+        mask_bias = None if attention_mask is None else ops.broadcast_to(padding_bias(attention_mask), shape)
+        return future, mask_bias
 
     def embed(self, input_ids, position_ids, token_type_ids=None):
         """Token + position (+ segment) embeddings, [N, t, C] for ids of shape [..., t]."""
@@ -272,6 +285,12 @@ class GPTModel(GPTPreTrainedModel):
         for block, layer_cache in zip(self.h, cache):
             x = block.extend(x, layer_cache, index, future, mask_bias)
         return x
+
+
+@functools.lru_cache(maxsize=None)
+def future_mask(n_positions: int) -> Tensor:
+    """[n, n], True where key j comes after query i: what causal attention hides. One Tensor per size, shared."""
+    return Tensor(np.triu(np.ones((n_positions, n_positions), np.bool_), 1))
 
 
 def padding_bias(attention_mask):

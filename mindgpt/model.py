@@ -127,7 +127,7 @@ class Attention(nn.Cell):
         return self.resid_dropout(self.c_proj(a))
 
     def construct(self, x, future=None, mask_bias=None):
-        """`future` and `mask_bias` come from the model (`GPTModel.attention_masks`); alone, the block is causal."""
+        """`future` and `mask_bias` come from the model (`GPTModel.attention_masks`); alone, the layer is causal."""
         if future is None:
             future = self.future[:x.shape[1], :x.shape[1]]
         q, k, v = self.heads(x)

@@ -45,7 +45,7 @@ class Linear(nn.Cell):
     def construct(self, x):
         y = self.matmul(x.reshape(-1, x.shape[-1]), self.weight)
         if self.bias is not None:
-            y = ops.bias_add(y, self.bias)
+            y = ops.bias_add(y, self.bias.astype(y.dtype))  # fp16 training (`to_float`) casts y, not the bias
         return y.reshape(x.shape[:-1] + (self.n_out,))
 
 

@@ -1,6 +1,7 @@
 """Helpers the benchmarks share: timing, peak memory and a record of the machine they ran on."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import platform
@@ -17,9 +18,10 @@ def timed(run) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+@functools.lru_cache(maxsize=1)
 def presets() -> dict:
-    """mindgpt's model presets, read from `mindgpt/config.py` alone: importing the `mindgpt` package imports
-    mindspore, which a machine that only runs the reference (the GPU machine) does not have."""
+    """mindgpt's model presets, read from `mindgpt/config.py` alone (once): importing the `mindgpt` package
+    imports mindspore, which a machine that only runs the reference (the GPU machine) does not have."""
     path = Path(__file__).resolve().parent.parent / "mindgpt" / "config.py"
     spec = importlib.util.spec_from_file_location("mindgpt_config_alone", path)
     module = importlib.util.module_from_spec(spec)

@@ -76,10 +76,11 @@ def reference(shape: str, steps: int, bf16: bool, peak: dict | None) -> dict:
     result = bench.hf_train(shape, steps, device="cuda", bf16=bf16)
     _, b, t = bench.SHAPES[shape]
     rate = tokens_per_s(shape, result["step_s"])
+    model_flops = flops_per_token(shape) * rate
     precision = "bf16" if bf16 else "float32"
-    return {"shape": shape, "precision": precision, "batch": b, "seq": t, "step_s": statistics.median(result["step_s"]),
-            "tokens_per_s": rate, "model_tflops": flops_per_token(shape) * rate / 1e12,
-            "mfu": flops_per_token(shape) * rate / peak[precision] if peak else None,
+    return {"shape": shape, "precision": precision, "batch": b, "seq": t, "step_s": b * t / rate,
+            "tokens_per_s": rate, "model_tflops": model_flops / 1e12,
+            "mfu": model_flops / peak[precision] if peak else None,
             "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2 ** 20, "first_loss": result["first_loss"]}
 
 

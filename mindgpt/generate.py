@@ -62,9 +62,10 @@ def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False
 class CacheStep(nn.Cell):
     """The decoding step: next-token logits [B, V] after t new tokens [B, t] written at cache columns index..
 
-    The key/value cache lives here, per layer a (keys, values) pair of [batch, n_head, n_positions, head_dim]
-    Parameters updated in place, so a step moves only the new columns instead of passing the whole cache in
-    and out. Compiled once per shape of `input_ids`: the prompt once (t = its length), then t = 1.
+    The key/value cache lives here, per layer a (keys, values) pair of Parameters updated in place, so a step
+    moves only the new columns instead of passing the whole cache in and out. Each holds the
+    [batch, n_head, n_positions, head_dim] cache as rows of head_dim (see `write_columns`). Compiled once per
+    shape of `input_ids`: the prompt once (t = its length), then t = 1.
     """
 
     def __init__(self, model, batch_size: int):
@@ -72,7 +73,7 @@ class CacheStep(nn.Cell):
         c = model.config
         self.model = model
         self.batch_size = batch_size
-        shape = (batch_size, c.n_head, c.n_positions, c.n_embd // c.n_head)
+        shape = (batch_size * c.n_head * c.n_positions, c.n_embd // c.n_head)
         self.keys, self.values = (ms.ParameterTuple(
             Parameter(ops.zeros(shape, ms.float32), name=f"cache.{i}.{kind}", requires_grad=False)
             for i in range(c.n_layer)) for kind in ("keys", "values"))

@@ -137,23 +137,32 @@ def load_state(model, state: dict[str, np.ndarray], source: str = "checkpoint") 
     if missing_base:
         raise ValueError(f"{source} lacks the transformer weight {missing_base[0]!r} "
                          f"({len(missing_base)} missing); it is not a complete GPT-1 checkpoint")
+    transposed = transposed_weights(model)
     for name, value in tensors.items():
         if name in params:
-            _assign(params[name], value, name, source)
+            _assign(params[name], value, name, source, name in transposed)
     return {
         "missing_keys": missing,
         "unexpected_keys": [k for k in tensors if k not in params and k != "lm_head.weight"],
     }
 
 
-def _assign(param, value: np.ndarray, name: str, source: str) -> None:
+def _assign(param, value: np.ndarray, name: str, source: str, transposed: bool) -> None:
     from mindspore import Tensor
 
-    if tuple(value.shape) != tuple(param.shape):
+    expected = tuple(param.shape)[::-1] if transposed else tuple(param.shape)
+    if tuple(value.shape) != expected:
         hint = SHAPE_HINTS.get(name, "the checkpoint was made with a different config")
         raise ValueError(f"{source}: tensor {name!r} has shape {tuple(value.shape)}, the model expects "
-                         f"{tuple(param.shape)}; {hint}")
-    param.set_data(Tensor(np.ascontiguousarray(value)).astype(param.dtype))
+                         f"{expected}; {hint}")
+    param.set_data(Tensor(np.ascontiguousarray(value.T if transposed else value)).astype(param.dtype))
+
+
+def transposed_weights(model) -> set[str]:
+    """Canonical names of the weights the model holds transposed from their checkpoint layout (see
+    `model.Linear`): files keep HF's layout whatever the in-memory one is."""
+    return {canonical_name(f"{name}.weight") for name, cell in model.cells_and_names()
+            if getattr(cell, "holds_weight_transposed", False)}
 
 
 def weight_parameters(model) -> dict:
@@ -164,8 +173,11 @@ def weight_parameters(model) -> dict:
 
 # --- writing ---------------------------------------------------------------------------------------
 def state_dict(model) -> dict[str, np.ndarray]:
-    """A snapshot of the weights (copies: `asnumpy` may alias memory that training keeps updating)."""
-    return {name: p.asnumpy().copy() for name, p in weight_parameters(model).items()}
+    """A snapshot of the weights in the checkpoints' (HF) layout; copies, since `asnumpy` may alias memory
+    that training keeps updating."""
+    transposed = transposed_weights(model)
+    return {name: np.ascontiguousarray(p.asnumpy().T) if canonical_name(name) in transposed else p.asnumpy().copy()
+            for name, p in weight_parameters(model).items()}
 
 
 def weights_digest(model) -> str:

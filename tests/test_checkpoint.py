@@ -38,6 +38,24 @@ def test_saved_directory_has_hf_names_without_the_tied_head(tmp_path):
     assert not any("lm_head" in n for n in names)
 
 
+def test_files_keep_the_conv1d_layout_of_weights_held_transposed(tmp_path):
+    """c_attn and c_fc are held [out, in] for MatMul's speed; the files, like HF's, hold every Conv1D [in, out]."""
+    from safetensors.numpy import load_file, save_file
+
+    model = GPTLMHeadModel(tiny())
+    mlp = model.transformer.h[0].mlp
+    assert mlp.c_fc.weight.shape == (256, 64) and mlp.c_proj.weight.shape == (256, 64)
+    model.save_pretrained(tmp_path)
+    saved = load_file(str(tmp_path / "model.safetensors"))
+    np.testing.assert_array_equal(saved["transformer.h.0.mlp.c_fc.weight"], mlp.c_fc.weight.asnumpy().T)
+    np.testing.assert_array_equal(saved["transformer.h.0.mlp.c_proj.weight"], mlp.c_proj.weight.asnumpy())
+    assert saved["transformer.h.0.attn.c_attn.weight"].shape == (64, 192)
+    saved["transformer.h.0.mlp.c_fc.weight"] = saved["transformer.h.0.mlp.c_fc.weight"].T.copy()
+    save_file(saved, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"'h.0.mlp.c_fc.weight' has shape \(256, 64\), the model expects \(64, 256\)"):
+        GPTLMHeadModel.from_pretrained(tmp_path)
+
+
 def copy_fixture(tmp_path):
     target = tmp_path / "ckpt"
     shutil.copytree(HF_LM, target)

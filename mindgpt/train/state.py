@@ -63,6 +63,11 @@ def load_train_state(path: Path, model: nn.Cell, optimizer: nn.Optimizer) -> dic
     for param in _parameters(model, optimizer):
         if param.name not in values:
             raise ValueError(f"{path} has no {param.name!r}: it was written by a different model or optimizer")
+        saved = tuple(values[param.name].shape)
+        if saved != tuple(param.shape):
+            raise ValueError(f"{path} holds {param.name!r} as {saved}, the model as {tuple(param.shape)}: it was "
+                             "written with another config or mindgpt version; start a new run or load its weights "
+                             "with from_pretrained")
         param.set_data(values[param.name])
     with open(path / STATE_FILE, encoding="utf-8") as f:
         return json.load(f)

@@ -305,8 +305,14 @@ def padding_bias(attention_mask):
     return (1.0 - keep) * MASK_FILL
 
 
-# One fused sparse softmax-cross-entropy kernel: several times faster on CPU than ops.cross_entropy's composition.
-_token_nll = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="none")
+def _token_nll(logits, targets):
+    """-log softmax(logits)[target] for each row of logits [M, V], targets [M].
+
+    LogSoftmax and GatherElements, forward and backward, run ~4x faster on CPU than MindSpore's fused sparse
+    softmax-cross-entropy kernel (gpt1's [512, 40478] logits: 56 vs 246 ms), which is itself several times
+    faster than ops.cross_entropy's composition; the results agree to 1e-7.
+    """
+    return -ops.gather_elements(ops.log_softmax(logits, -1), 1, targets.reshape(-1, 1)).reshape(-1)
 
 
 def token_nll(logits, labels, attention_mask=None):

@@ -162,6 +162,7 @@ def write_columns(cache, new, index):
 
     The cache is kept as rows so that the write is a row ScatterUpdate, which touches only the new rows: the
     4-D ScatterNdUpdate it replaces copied the whole cache on CPU (1.5 MB a layer for `gpt1`, ~5 ms a token).
+    The [B, H, N, D] view still costs a copy on CPU (a Parameter's reshape does), about 60% of the old write's.
     `index` is a Tensor, so the compiled step serves every position.
     """
     b, h, t, d = new.shape

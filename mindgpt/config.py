@@ -15,6 +15,9 @@ CONFIG_NAME = "config.json"
 # so "gelu" and "gelu_new" are the same function here.
 ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "swish")
 SUMMARY_ACTIVATIONS = (None, "tanh")
+# How a classifier's loss is computed, as in HF; None: regression for one label, else single-label.
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+TOKEN_ID_FIELDS = ("pad_token_id", "cls_token_id", "bos_token_id", "sep_token_id", "eos_token_id")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's model: 117M parameters.
@@ -55,12 +58,21 @@ class GPTConfig:
         summary_proj_to_labels: bool = True,
         summary_first_dropout: float = 0.1,
         num_labels: int | None = None,
-        lm_coef: float = 0.5,
+        id2label: dict[int, str] | None = None,
+        label2id: dict[str, int] | None = None,
+        problem_type: str | None = None,
+        lm_coef: float = 0.0,
+        classifier_dropout: float = 0.0,
         pad_token_id: int | None = None,
         cls_token_id: int | None = None,
         bos_token_id: int | None = None,
         sep_token_id: int | None = None,
         eos_token_id: int | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+        tie_word_embeddings: bool = True,
+        architectures: list[str] | None = None,
         **kwargs: Any,
     ):
         self.vocab_size = vocab_size
@@ -79,21 +91,46 @@ class GPTConfig:
         self.summary_activation = summary_activation
         self.summary_proj_to_labels = summary_proj_to_labels
         self.summary_first_dropout = summary_first_dropout
+        self.problem_type = problem_type
         self.lm_coef = lm_coef
+        self.classifier_dropout = classifier_dropout
         self.pad_token_id = pad_token_id
         self.cls_token_id = cls_token_id
         self.bos_token_id = bos_token_id
         self.sep_token_id = sep_token_id
         self.eos_token_id = eos_token_id
-        # HF configs carry the label count as id2label; an explicit num_labels wins.
-        id2label = kwargs.get("id2label")
-        if num_labels is None:
-            num_labels = len(id2label) if id2label else 2
-        self.num_labels = num_labels
+        self.output_attentions = output_attentions
+        self.output_hidden_states = output_hidden_states
+        self.return_dict = return_dict
+        self.tie_word_embeddings = tie_word_embeddings
+        self.architectures = architectures
+        # As in HF, the label names are the labels: num_labels is len(id2label). Files store str keys.
+        self.id2label = None if id2label is None else {int(k): v for k, v in id2label.items()}
+        self.label2id = label2id if id2label is not None else None
+        if self.id2label is None or (num_labels is not None and num_labels != len(self.id2label)):
+            self.num_labels = 2 if num_labels is None else num_labels
         self.extra: dict[str, Any] = {}
         for key, value in kwargs.items():
             setattr(self, key, value)  # aliases resolve to fields; anything else lands in `extra`
         self.validate()
+
+    @property
+    def num_labels(self) -> int:
+        """How many outputs a classifier has: len(id2label), as in HF."""
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, n: int) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            raise ValueError(f"GPTConfig.num_labels must be a positive integer, got {n!r}")
+        if self.__dict__.get("id2label") is None or len(self.id2label) != n:
+            self.id2label = {i: f"LABEL_{i}" for i in range(n)}
+            self.label2id = {f"LABEL_{i}": i for i in range(n)}
+
+    @property
+    def use_return_dict(self) -> bool:
+        """HF's older name for return_dict."""
+        return self.return_dict
 
     # --- aliases and unknown keys -------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -119,23 +156,19 @@ class GPTConfig:
 
     # --- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise ValueError naming the bad field and how to fix it."""
-        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "num_labels"):
+        """Raise ValueError naming the bad field and how to fix it. What only a model can check (heads dividing
+        the width) is checked when a model is built (`check_buildable`), as in HF."""
+        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); "
-                f"pick n_head among {[h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0 and h <= 64]}"
-            )
         if self.afn not in ACTIVATIONS:
             raise ValueError(f"GPTConfig.afn {self.afn!r} is unknown; use one of {ACTIVATIONS}")
         if self.summary_activation not in SUMMARY_ACTIVATIONS:
             raise ValueError(
                 f"GPTConfig.summary_activation {self.summary_activation!r} is unknown; use None or 'tanh'"
             )
-        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout"):
+        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "classifier_dropout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"GPTConfig.{name} is a dropout probability in [0, 1), got {value!r}")
@@ -143,13 +176,27 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.lm_coef (λ in L3 = L2 + λ·L1) must be >= 0, got {self.lm_coef!r}")
         if not self.layer_norm_epsilon > 0:
             raise ValueError(f"GPTConfig.layer_norm_epsilon must be > 0, got {self.layer_norm_epsilon!r}")
-        for name in ("pad_token_id", "cls_token_id", "bos_token_id", "sep_token_id", "eos_token_id"):
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"GPTConfig.problem_type {self.problem_type!r} is unknown; use one of {PROBLEM_TYPES}")
+        if self.problem_type == "single_label_classification" and self.num_labels == 1:
+            raise ValueError("problem_type='single_label_classification' needs num_labels >= 2; "
+                             "use problem_type='regression' for one output")
+        for name in TOKEN_ID_FIELDS:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and 0 <= value < self.vocab_size):
                 raise ValueError(
                     f"GPTConfig.{name}={value!r} is not a token id below vocab_size={self.vocab_size}; "
                     "add the token to the tokenizer and resize the embeddings first"
                 )
+
+    def check_buildable(self) -> None:
+        """What a model built from this config needs beyond `validate`: every field valid, heads dividing the width."""
+        self.validate()
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); "
+                f"pick n_head among {[h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0 and h <= 64]}"
+            )
 
     @property
     def classifier_token_id(self) -> int | None:
@@ -167,14 +214,11 @@ class GPTConfig:
     # --- serialization ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out = {"model_type": self.model_type}
-        out.update({name: getattr(self, name) for name in _FIELDS if name != "extra"})
+        out.update({name: getattr(self, name) for name in _FIELDS if name not in ("extra", "num_labels")})
         out.update(self.extra)
         if out["afn"] == "gelu_new":  # the same tanh GELU; transformers' openai-gpt only knows it as "gelu"
             out["afn"] = "gelu"
-        id2label = out.get("id2label")
-        if not id2label or len(id2label) != self.num_labels:  # keep HF's way of counting labels in step
-            out["id2label"] = {str(i): f"LABEL_{i}" for i in range(self.num_labels)}
-            out["label2id"] = {f"LABEL_{i}": i for i in range(self.num_labels)}
+        out["id2label"] = {str(i): name for i, name in self.id2label.items()}  # JSON keys are strings
         return out
 
     @classmethod
@@ -183,13 +227,18 @@ class GPTConfig:
         model_type = values.pop("model_type", cls.model_type)
         if model_type not in (cls.model_type, "gpt"):
             raise ValueError(f"config model_type {model_type!r} is not a GPT-1 ('openai-gpt') config")
-        if "num_labels" in overrides:  # a new label count replaces the file's label names
-            values.pop("id2label", None)
+        if "num_labels" in overrides and len(values.get("id2label") or {}) != overrides["num_labels"]:
+            values.pop("id2label", None)  # a new label count replaces the file's label names
             values.pop("label2id", None)
         return cls(**values)
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str | os.PathLike) -> None:
+        from .io import atomic_write_text
+
+        atomic_write_text(path, self.to_json_string())
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> "GPTConfig":
@@ -201,10 +250,8 @@ class GPTConfig:
         return cls.from_dict(values, **overrides)
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
-        from .io import atomic_write_text
-
         os.makedirs(directory, exist_ok=True)
-        atomic_write_text(os.path.join(directory, CONFIG_NAME), self.to_json_string())
+        self.to_json_file(os.path.join(directory, CONFIG_NAME))
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, **overrides: Any) -> "GPTConfig":

@@ -15,14 +15,17 @@ FORMATS = ("MINDIR",)
 
 
 class Logits(nn.Cell):
-    """The model's logits as the graph's one output. auto_prefix=False keeps the model's parameter names."""
+    """The model's logits (a multiple-choice model's choice scores) as the graph's one output.
+    auto_prefix=False keeps the model's parameter names."""
 
     def __init__(self, model: nn.Cell):
         super().__init__(auto_prefix=False)
         self.model = model
+        fields = model.output_class.fields
+        self.at = model.output_class.index("mc_logits" if "mc_logits" in fields else "logits")
 
     def construct(self, input_ids, attention_mask):
-        return self.model(input_ids, attention_mask)[0]
+        return self.model(input_ids, attention_mask)[self.at]
 
 
 def export(model: nn.Cell, path: str | os.PathLike, batch_size: int | None = None, seq_len: int | None = None,

@@ -124,7 +124,8 @@ class Recompute:
         self.positions = Tensor(positions[:, :width])
 
     def next_logits(self, ids: np.ndarray, start: int, end: int) -> np.ndarray:
-        hidden = self.model.transformer(Tensor(ids[:, : self.width]), self.mask, None, self.positions)[0]
+        hidden = self.model.transformer(Tensor(ids[:, : self.width]), self.mask,
+                                        position_ids=self.positions).last_hidden_state
         return self.model.lm_logits(hidden[:, end - 1]).asnumpy()
 
 

@@ -1,15 +1,18 @@
 """The mathematics of GPT-1: masked self-attention decoder blocks and the task heads.
 
-Cells and weights carry Hugging Face's openai-gpt names and layouts (`h.0.attn.c_attn.weight` stored
-[in, out] like GPT-1's Conv1D), so checkpoints map one to one. Every cell compiles in GRAPH_MODE and runs in
-PyNative. Outputs are tuples: the loss first when labels are given, then the logits.
+Cells and weights carry Hugging Face's openai-gpt names (`h.0.attn.c_attn.weight`); files keep GPT-1's Conv1D
+[in, out] layout whatever a layer holds in memory (see `Linear`), so checkpoints map one to one. Every cell
+compiles in GRAPH_MODE and runs in PyNative. Forward signatures and outputs are transformers' (named outputs
+that are also tuples, the loss first when labels are given; see `outputs.py`).
 
 The losses are the paper's: L1 the language-model loss, L2 the task loss, L3 = L2 + lm_coef * L1.
 """
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import time
 
 import numpy as np
 import mindspore as ms
@@ -19,6 +22,8 @@ from mindspore.common.initializer import Normal, initializer
 from .checkpoint import PretrainedMixin
 from .config import GPTConfig
 from .dropout import Dropout
+from .outputs import (BaseModelOutput, CausalLMOutput, DoubleHeadsModelOutput, ModelOutput,
+                      SequenceClassifierOutput)
 
 IGNORE_INDEX = -100  # label value the losses skip, as in HF and PyTorch
 CAUSAL_FILL = -1e4  # what GPT-1 writes over future positions before the softmax
@@ -125,7 +130,8 @@ class Attention(nn.Cell):
 
     def attend(self, q, k, v, future, mask_bias):
         """Mix the values v by the queries' softmax scores over the keys k; `future` [t, keys] marks the
-        keys each query must not see. The one attention computation of the full pass and of decoding."""
+        keys each query must not see. The one attention computation of the full pass and of decoding.
+        Returns (output, attention weights after dropout, as HF's output_attentions gives them)."""
         b, _, t, _ = q.shape
         # scaling q [.., t, d] instead of the scores [.., t, keys] is half the work in training (d=64 < t=128);
         # for a power-of-two head_dim (GPT-1: 64) the result is bit-identical
@@ -135,7 +141,7 @@ class Attention(nn.Cell):
             w = w + mask_bias
         w = self.attn_dropout(ops.softmax(w, axis=-1))
         a = self.mix(w, v).transpose(0, 2, 1, 3).reshape(b, t, self.n_head * self.head_dim)
-        return self.resid_dropout(self.c_proj(a))
+        return self.resid_dropout(self.c_proj(a)), w
 
     def construct(self, x, future=None, mask_bias=None):
         """`future` and `mask_bias` come from the model (`GPTModel.attention_masks`); alone, the layer is causal."""
@@ -194,11 +200,13 @@ class Block(nn.Cell):
         self.ln_2 = LayerNorm(config.n_embd, config.layer_norm_epsilon)
 
     def construct(self, x, future=None, mask_bias=None):
-        return self.feed_forward(x, self.attn(x, future, mask_bias))
+        """(the block's output, its attention weights)."""
+        a, w = self.attn(x, future, mask_bias)
+        return self.feed_forward(x, a), w
 
     def extend(self, x, cache, index, future, mask_bias):
         """The block over new positions only, reading and updating the attention cache (see Attention)."""
-        return self.feed_forward(x, self.attn.extend(x, cache, index, future, mask_bias))
+        return self.feed_forward(x, self.attn.extend(x, cache, index, future, mask_bias)[0])
 
     def feed_forward(self, x, a):
         """The rest of the block once the attention output `a` of `x` is known."""
@@ -208,37 +216,150 @@ class Block(nn.Cell):
 
 # --- models --------------------------------------------------------------------------------------
 class GPTPreTrainedModel(PretrainedMixin, nn.Cell):
-    """Holds the config; `from_pretrained`/`save_pretrained` come from the checkpoint mixin."""
+    """The config, HF's calling conventions and the embedding accessors shared by every model class.
+
+    A Python call `model(...)` resolves HF's output flags (`output_attentions`, `output_hidden_states`,
+    `return_dict`) from the config, checks the inputs, makes config changes take effect, runs the compiled
+    graph and returns the named output (`output_class`). Graphs calling a model (the train step, export, a
+    head calling its transformer) see `construct`'s fixed-length tuple instead (see `outputs.py`).
+    """
+
+    output_class: type[ModelOutput] = BaseModelOutput
+    # Config fields the cells are built from: a later change cannot take effect, so it is an error.
+    built_from = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "afn", "resid_pdrop", "embd_pdrop",
+                  "attn_pdrop", "layer_norm_epsilon")
+    # Config fields the compiled graph reads as constants: a change compiles the graph again at the next call.
+    read_by_graph = ("pad_token_id", "cls_token_id", "eos_token_id", "lm_coef", "problem_type")
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        config.validate()
+        config.check_buildable()
         self.config = config
+        self.config_seen = self.config_values()
 
     @property
     def base_model(self) -> "GPTModel":
         return self if isinstance(self, GPTModel) else self.transformer
 
-    def resize_token_embeddings(self, new_num_tokens: int) -> Parameter:
-        """Grow (or shrink) the token table, keeping the old rows, e.g. after adding [BOS]/[SEP]/[EOS]."""
-        table = self.base_model.tokens_embed.weight
-        old = table.asnumpy()
-        if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
+    # --- HF's call -------------------------------------------------------------------------------
+    def __call__(self, *args, return_dict: bool | None = None, **kwargs):
+        if _nested_calls:  # a head's transformer in PyNative: the raw tuple, as in a graph
+            return super().__call__(*args, **kwargs)
+        arguments = inspect.signature(self.construct).bind(*args, **kwargs).arguments
+        for flag in ("output_attentions", "output_hidden_states"):
+            if arguments.get(flag) is None:
+                arguments[flag] = bool(getattr(self.config, flag))
+        self.check_inputs(arguments)
+        self.apply_config_changes()
+        _nested_calls.append(self)
+        try:
+            items = super().__call__(**arguments)
+        finally:
+            _nested_calls.pop()
+        output = self.output_class.from_graph(items)
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
+
+    def check_inputs(self, arguments: dict) -> None:
+        """Refuse what the graph would silently misread: ids and embeddings at once, or neither."""
+        if (arguments.get("input_ids") is None) == (arguments.get("inputs_embeds") is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if arguments.get("inputs_embeds") is not None and arguments["inputs_embeds"].shape[-1] != self.config.n_embd:
+            raise ValueError(f"inputs_embeds must end in n_embd={self.config.n_embd}, got shape "
+                             f"{tuple(arguments['inputs_embeds'].shape)}")
+
+    def config_values(self) -> tuple[tuple, tuple]:
+        config = self.config
+        return (tuple(getattr(config, f) for f in self.built_from),
+                tuple(getattr(config, f) for f in self.read_by_graph))
+
+    def apply_config_changes(self) -> None:
+        """A config field changed since the last call: recompile for a graph-read one, refuse a built-from one."""
+        built, read = self.config_values()
+        if built != self.config_seen[0]:
+            name, old, new = next(c for c in zip(self.built_from, self.config_seen[0], built) if c[1] != c[2])
+            hint = "call model.resize_token_embeddings(n)" if name == "vocab_size" else \
+                f"build a new model from the config (e.g. {type(self).__name__}(config))"
+            raise ValueError(f"config.{name} changed from {old!r} to {new!r} after the model was built; the model's "
+                             f"cells are built from it, so the change cannot take effect: {hint}")
+        if read != self.config_seen[1]:
+            self.config.validate()
+            self.config_seen = (built, read)
+            self.recompile()
+
+    def recompile(self) -> None:
+        """Make the next call compile the graph again (new weight shapes or config constants).
+
+        MindSpore caches a cell's compiled graph under its creation time (and the inputs' shapes), so a new
+        creation time is a new graph. The decoding step kept for `generate` is dropped with it.
+        """
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, GPTPreTrainedModel):
+                object.__setattr__(cell, "_create_time", time.time_ns())
+                cell.__dict__.pop("_cache_step", None)
+
+    # --- embeddings ------------------------------------------------------------------------------
+    def get_input_embeddings(self) -> "Embedding":
+        return self.base_model.tokens_embed
+
+    def set_input_embeddings(self, embeddings: "Embedding") -> None:
+        """Use another token table (a cell with a `weight` [vocab, n_embd]); the LM head stays tied to it."""
+        rows, width = embeddings.weight.shape
+        if width != self.config.n_embd:
+            raise ValueError(f"the new embeddings are {width} wide; this model's n_embd is {self.config.n_embd}")
+        self.base_model.tokens_embed = embeddings
+        self.set_vocab_size(rows)
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> "Embedding":
+        """Grow (or shrink) the token table to `new_num_tokens` rows, e.g. after adding [BOS]/[SEP]/[EOS], and
+        return it, as transformers does. Old rows are kept. New rows, as transformers initializes them: drawn
+        from a normal with the old rows' mean and 1e-9 times their covariance (the mean alone when that is not
+        positive definite), or from N(0, initializer_range) with `mean_resizing=False`."""
+        table = self.get_input_embeddings()
+        old = table.weight.asnumpy()
+        if new_num_tokens is None:
+            return table
+        if not isinstance(new_num_tokens, int) or isinstance(new_num_tokens, bool) or new_num_tokens <= 0:
             raise ValueError(f"resize_token_embeddings needs a positive token count, got {new_num_tokens!r}")
-        new = np.random.normal(0.0, self.config.initializer_range, (new_num_tokens, old.shape[1]))
-        keep = min(new_num_tokens, old.shape[0])
-        new = new.astype(old.dtype)
-        new[:keep] = old[:keep]
-        table.set_data(Tensor(new))
-        self.config.vocab_size = new_num_tokens
+        if pad_to_multiple_of is not None:
+            new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
+        added = new_num_tokens - old.shape[0]
+        rows = old[:new_num_tokens]
+        if added > 0:
+            rows = np.concatenate([rows, new_rows(old, added, mean_resizing, self.config.initializer_range)])
+        table.weight.set_data(Tensor(rows.astype(old.dtype)))
+        self.set_vocab_size(new_num_tokens)
         return table
+
+    def set_vocab_size(self, rows: int) -> None:
+        self.config.vocab_size = rows
+        self.config_seen = ((rows,) + self.config_seen[0][1:], self.config_seen[1])
+        self.recompile()
+
+
+def new_rows(old: np.ndarray, n: int, mean_resizing: bool, initializer_range: float) -> np.ndarray:
+    """Rows for `n` new tokens of a table whose rows are `old` (see `resize_token_embeddings`)."""
+    if not mean_resizing:
+        return np.random.normal(0.0, initializer_range, (n, old.shape[1]))
+    table = old.astype(np.float64)
+    mean = table.mean(0)
+    covariance = (table - mean).T @ (table - mean) / len(table)
+    try:
+        scale = np.linalg.cholesky(1e-9 * covariance)
+    except np.linalg.LinAlgError:  # not positive definite: HF falls back to the mean
+        return np.tile(mean, (n, 1))
+    return mean + np.random.standard_normal((n, old.shape[1])) @ scale.T
+
+
+_nested_calls: list = []  # models whose Python call is running (see GPTPreTrainedModel.__call__)
 
 
 class GPTModel(GPTPreTrainedModel):
     """The transformer: token + position + segment embeddings, then n_layer decoder blocks.
 
-    Segment (token-type) ids are looked up in the token table, as in GPT-1's code and HF.
-    Returns (last_hidden_state,) and, with output_hidden_states, the input of every block and the output.
+    Segment (token-type) ids are looked up in the token table, as in GPT-1's code and HF. Returns
+    (last_hidden_state [..., T, C], hidden_states, attentions): with output_hidden_states the input of every
+    block and the output, with output_attentions every layer's attention weights [N, n_head, T, T].
     """
 
     def __init__(self, config: GPTConfig):
@@ -249,21 +370,23 @@ class GPTModel(GPTPreTrainedModel):
         self.h = nn.CellList([Block(config, f"h.{i}") for i in range(config.n_layer)])
         self.future = future_mask(config.n_positions)
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                  output_hidden_states=False):
-        t = input_ids.shape[-1]
+    def construct(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                  inputs_embeds=None, output_attentions=False, output_hidden_states=False):
+        shape = input_ids.shape if inputs_embeds is None else inputs_embeds.shape[:-1]
+        t = shape[-1]
         if position_ids is None:
             position_ids = ops.arange(t, dtype=ms.int32).reshape(1, t)
-        x = self.embed(input_ids, position_ids, token_type_ids)
+        x = self.embed(input_ids, position_ids, token_type_ids, inputs_embeds)
         future, mask_bias = self.attention_masks(x.shape[0], t, attention_mask)
-        all_hidden = ()
+        all_hidden, all_attentions = (), ()
         for block in self.h:
             all_hidden = all_hidden + (x,)
-            x = block(x, future, mask_bias)
+            x, weights = block(x, future, mask_bias)
+            if output_attentions:
+                all_attentions = all_attentions + (weights,)
+        x = x.reshape(shape + (x.shape[-1],))
         all_hidden = all_hidden + (x,)
-        if output_hidden_states:
-            return x, all_hidden
-        return (x,)
+        return x, all_hidden if output_hidden_states else None, all_attentions if output_attentions else None
 
     def attention_masks(self, n, t, attention_mask):
         """The causal mask and the padding bias at the scores' shape [N, n_head, t, t], built once per forward
@@ -274,17 +397,22 @@ class GPTModel(GPTPreTrainedModel):
         mask_bias = None if attention_mask is None else ops.broadcast_to(padding_bias(attention_mask), shape)
         return future, mask_bias
 
-    def embed(self, input_ids, position_ids, token_type_ids=None):
-        """Token + position (+ segment) embeddings, [N, t, C] for ids of shape [..., t]."""
-        t = input_ids.shape[-1]
-        x = self.tokens_embed(input_ids.reshape(-1, t)) + self.positions_embed(position_ids.reshape(-1, t))
+    def embed(self, input_ids, position_ids, token_type_ids=None, inputs_embeds=None):
+        """Token (or given) + position (+ segment) embeddings, [N, t, C] for ids of shape [..., t]."""
+        if inputs_embeds is None:
+            t = input_ids.shape[-1]
+            x = self.tokens_embed(input_ids.reshape(-1, t))
+        else:
+            t = inputs_embeds.shape[-2]
+            x = inputs_embeds.reshape(-1, t, inputs_embeds.shape[-1])
+        x = x + self.positions_embed(position_ids.reshape(-1, t))
         if token_type_ids is not None:
             x = x + self.tokens_embed(token_type_ids.reshape(-1, t))
         return self.drop(x)
 
     def extend(self, input_ids, position_ids, key_mask, index, cache):
         """Hidden states [B, t, C] of t new tokens, their keys and values written into `cache` (per layer a
-        (keys, values) pair of [B, n_head, n_positions, head_dim] Parameters) at columns index..index+t-1.
+        (keys, values) pair of Parameters, see `write_columns`) at columns index..index+t-1.
 
         `key_mask` [B, n_positions] is the attention mask of the whole cache (1 = a real token). The new
         tokens see the columns up to their own, exactly as in the full pass, so the results agree with it.
@@ -345,8 +473,12 @@ def lm_loss(logits, labels, attention_mask=None):
     return (nll * valid).sum() / ops.maximum(valid.sum(), 1.0)
 
 
+
 class GPTLMHeadModel(GPTPreTrainedModel):
-    """GPT with the language-model head tied to the token table. Returns ([L1,] logits[, hidden_states])."""
+    """GPT with the language-model head tied to the token table. Returns (loss = L1 with labels, logits [..., T,
+    vocab_size], hidden_states, attentions). The loss skips labels of -100 and pairs that touch padding."""
+
+    output_class = CausalLMOutput
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
@@ -358,14 +490,13 @@ class GPTLMHeadModel(GPTPreTrainedModel):
         flat = self.head(hidden.reshape(-1, hidden.shape[-1]), table)
         return flat.reshape(hidden.shape[:-1] + (table.shape[0],))
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                  output_hidden_states=False):
-        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
-        logits = self.lm_logits(out[0])
-        extra = out[1:]
-        if labels is None:
-            return (logits,) + extra
-        return (lm_loss(logits, labels, attention_mask), logits) + extra
+    def construct(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                  inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False):
+        hidden, all_hidden, attentions = self.transformer(input_ids, attention_mask, token_type_ids, position_ids,
+                                                          inputs_embeds, output_attentions, output_hidden_states)
+        logits = self.lm_logits(hidden)
+        loss = None if labels is None else lm_loss(logits, labels, attention_mask)
+        return loss, logits, all_hidden, attentions
 
     def generate(self, input_ids, max_new_tokens: int = 32, **options) -> list:
         """Continue each prompt; see `mindgpt.generate.generate` for the options. Returns lists of ids."""
@@ -375,95 +506,149 @@ class GPTLMHeadModel(GPTPreTrainedModel):
 
 
 class _ClassifierBase(GPTLMHeadModel):
-    """Shared by the task heads: pooling at the classifier token and the auxiliary LM loss of L3."""
+    """Shared by the task heads: where a sequence is read (its classifier token) and the L1 of L3."""
 
-    def pool_index(self, input_ids, attention_mask=None):
-        """Position of the last `classifier_token_id` ([EOS]/[EXTRACT]) in each row.
-
-        A row without that token falls back to its last non-padding position.
-        """
-        t = input_ids.shape[-1]
+    def pool_index(self, input_ids, attention_mask, n_rows, t):
+        """Position each of the n_rows sequences is read at, [n_rows] int32: its last classifier token
+        (`classifier_token_id`, the paper's [EXTRACT], mindgpt's [EOS]) when it has one, else its last real
+        token: the last 1 of `attention_mask`, else (HF's rule) the last token that is not `pad_token_id`,
+        else the last position."""
         rank = ops.arange(1, t + 1, dtype=ms.int32)  # later positions rank higher
-        if attention_mask is None:
-            fallback = ops.full(input_ids.shape[:1], t - 1, dtype=ms.int32)
-        else:
+        if attention_mask is not None:
             fallback = ops.argmax((attention_mask.reshape(-1, t) > 0).astype(ms.int32) * rank, dim=-1)
+        elif input_ids is not None and self.config.pad_token_id is not None:
+            fallback = ops.argmax((input_ids.reshape(-1, t) != self.config.pad_token_id).astype(ms.int32) * rank,
+                                  dim=-1)
+        else:
+            fallback = ops.full((n_rows,), t - 1, dtype=ms.int32)
         token = self.config.classifier_token_id
-        if token is None:
+        if token is None or input_ids is None:
             return fallback.astype(ms.int32)
-        is_cls = (input_ids == token).astype(ms.int32)
+        is_cls = (input_ids.reshape(-1, t) == token).astype(ms.int32)
         at_cls = ops.argmax(is_cls * rank, dim=-1)
         return ops.where(is_cls.sum(-1) > 0, at_cls, fallback).astype(ms.int32)
 
-    def pooled(self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states):
-        """Hidden state at each sequence's classifier token: [N, C] for N = prod of the leading axes."""
-        t = input_ids.shape[-1]
-        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
-        hidden = out[0]
-        flat_ids = input_ids.reshape(-1, t)
-        flat_mask = None if attention_mask is None else attention_mask.reshape(-1, t)
-        index = self.pool_index(flat_ids, flat_mask).reshape(-1, 1, 1)
-        index = ops.broadcast_to(index, (hidden.shape[0], 1, hidden.shape[-1]))
-        return ops.gather_d(hidden, 1, index).squeeze(1), out
+    def read_at(self, hidden, index):
+        """hidden [N, T, C] read at index [N] (one position per sequence): [N, C]."""
+        index = ops.broadcast_to(index.reshape(-1, 1, 1).astype(ms.int32), (hidden.shape[0], 1, hidden.shape[-1]))
+        return ops.gather_d(hidden, 1, index).squeeze(1)
 
-    def with_lm_loss(self, task_loss, hidden, input_ids, attention_mask):
-        """L3 = L2 + λ·L1; with λ = 0 the vocabulary-sized LM head is never computed."""
+    def auxiliary_lm_loss(self, hidden, input_ids, attention_mask):
+        """L1 on the task's own text, the paper's auxiliary objective (None when lm_coef is 0: the
+        vocabulary-sized LM head is then never computed)."""
         if self.config.lm_coef == 0:
-            return task_loss
+            return None
         t = input_ids.shape[-1]
-        flat_ids = input_ids.reshape(-1, t)
         flat_mask = None if attention_mask is None else attention_mask.reshape(-1, t)
-        return task_loss + self.config.lm_coef * lm_loss(self.lm_logits(hidden), flat_ids, flat_mask)
+        return lm_loss(self.lm_logits(hidden), input_ids.reshape(-1, t), flat_mask)
 
 
 class GPTForSequenceClassification(_ClassifierBase):
-    """Classifier on the hidden state at the [EOS] token (cls_token_id). Returns ([L3,] logits[, hidden]).
+    """Classifier on the hidden state at the classifier token ([EOS]), else at the last real token as HF's.
 
-    input_ids [B, T] is one text or pair; [B, K, T] are K orderings of one example (the paper's similarity
-    input) whose pooled states are summed before the linear layer. num_labels == 1 makes it a regression.
+    Returns (loss, logits [B, num_labels], hidden_states, attentions). As in HF, the loss is the task loss L2
+    (cross-entropy; MSE for one label or problem_type 'regression'; BCE for 'multi_label_classification') and
+    no dropout precedes the score layer. The paper's recipe is two settings away: `lm_coef` = λ > 0 makes the
+    loss L3 = L2 + λ·L1 (and the output carries `task_loss` and `lm_loss`), `classifier_dropout` = 0.1 drops
+    out the pooled state. input_ids [B, K, T] are K orderings of one example (the paper's similarity input)
+    whose pooled states are summed before the score layer.
     """
+
+    output_class = SequenceClassifierOutput
+    built_from = GPTPreTrainedModel.built_from + ("num_labels", "classifier_dropout")
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
-        self.dropout = Dropout(config.summary_first_dropout, "dropout")
+        self.dropout = Dropout(config.classifier_dropout, "dropout")
         self.score = Linear(config.n_embd, config.num_labels, config, bias=False, in_out=False)
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                  output_hidden_states=False):
-        pooled, out = self.pooled(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
-        if input_ids.ndim == 3:
-            pooled = pooled.reshape(input_ids.shape[0], input_ids.shape[1], -1).sum(1)
+    def construct(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                  inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False):
+        hidden, all_hidden, attentions = self.transformer(input_ids, attention_mask, token_type_ids, position_ids,
+                                                          inputs_embeds, output_attentions, output_hidden_states)
+        shape = hidden.shape[:-1]
+        flat = hidden.reshape(-1, shape[-1], hidden.shape[-1])
+        pooled = self.read_at(flat, self.pool_index(input_ids, attention_mask, flat.shape[0], shape[-1]))
+        if len(shape) == 3:
+            pooled = pooled.reshape(shape[0], shape[1], -1).sum(1)
         logits = self.score(self.dropout(pooled))
-        extra = out[1:]
         if labels is None:
-            return (logits,) + extra
-        if self.config.num_labels == 1:
-            task_loss = ops.mse_loss(logits.reshape(-1), labels.reshape(-1).astype(logits.dtype))
-        else:
-            task_loss = ops.cross_entropy(logits, labels.reshape(-1).astype(ms.int32))
-        return (self.with_lm_loss(task_loss, out[0], input_ids, attention_mask), logits) + extra
+            return None, logits, all_hidden, attentions, None, None
+        task_loss = self.task_loss(logits, labels)
+        aux = self.auxiliary_lm_loss(hidden, input_ids, attention_mask)
+        if aux is None:
+            return task_loss, logits, all_hidden, attentions, None, None
+        return task_loss + self.config.lm_coef * aux, logits, all_hidden, attentions, task_loss, aux
+
+    def task_loss(self, logits, labels):
+        """L2 by `problem_type`, as HF picks it: regression for one label, single-label for integer labels,
+        multi-label (independent sigmoids) for float labels over several classes."""
+        problem = self.config.problem_type
+        if problem is None:
+            if self.config.num_labels == 1:
+                problem = "regression"
+            elif labels.dtype == ms.int32 or labels.dtype == ms.int64:
+                problem = "single_label_classification"
+            else:
+                problem = "multi_label_classification"
+        if problem == "regression":
+            if self.config.num_labels == 1:
+                return ops.mse_loss(logits.reshape(-1), labels.reshape(-1).astype(logits.dtype))
+            return ops.mse_loss(logits, labels.astype(logits.dtype))
+        if problem == "single_label_classification":
+            return ops.cross_entropy(logits, labels.reshape(-1).astype(ms.int32))
+        return ops.binary_cross_entropy_with_logits(logits, labels.astype(logits.dtype))
 
 
 class GPTDoubleHeadsModel(_ClassifierBase):
-    """Multiple choice: input [B, n_choices, T], one score per choice at its [EOS] token, softmax over the
-    choices. Returns ([L2 + λ·L1,] choice_logits[, hidden_states]); weights named as HF's double-heads model.
-    """
+    """Multiple choice, as HF's `OpenAIGPTDoubleHeadsModel`: input [B, n_choices, T] (or [B, T]), one score per
+    choice read at `mc_token_ids` [B, n_choices] — without them, at each choice's classifier token ([EOS]), else
+    its last real token. Returns (loss = L1 with `labels`, mc_loss with `mc_labels`, LM logits, mc_logits
+    [B, n_choices], hidden_states, attentions). Fine-tuning's L3 is mc_loss + λ·loss (`mindgpt.train`)."""
+
+    output_class = DoubleHeadsModelOutput
+    built_from = GPTPreTrainedModel.built_from + ("summary_first_dropout", "summary_activation")
 
     def __init__(self, config: GPTConfig):
+        check_summary(config)
+        config.num_labels = 1  # one score per choice, as in HF
         super().__init__(config)
         self.multiple_choice_head = SequenceSummary(config)
 
-    def construct(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+    def construct(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                  inputs_embeds=None, mc_token_ids=None, labels=None, mc_labels=None, output_attentions=False,
                   output_hidden_states=False):
-        if input_ids.ndim != 3:
-            raise ValueError("GPTDoubleHeadsModel expects input_ids of shape [batch, n_choices, seq]")
-        pooled, out = self.pooled(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
-        logits = self.multiple_choice_head(pooled).reshape(input_ids.shape[0], input_ids.shape[1])
-        extra = out[1:]
-        if labels is None:
-            return (logits,) + extra
-        task_loss = ops.cross_entropy(logits, labels.reshape(-1).astype(ms.int32))
-        return (self.with_lm_loss(task_loss, out[0], input_ids, attention_mask), logits) + extra
+        hidden, all_hidden, attentions = self.transformer(input_ids, attention_mask, token_type_ids, position_ids,
+                                                          inputs_embeds, output_attentions, output_hidden_states)
+        logits = self.lm_logits(hidden)
+        shape = hidden.shape[:-1]
+        flat = hidden.reshape(-1, shape[-1], hidden.shape[-1])
+        if mc_token_ids is None:
+            index = self.pool_index(input_ids, attention_mask, flat.shape[0], shape[-1])
+        else:
+            index = mc_token_ids.reshape(-1)
+        mc_logits = self.multiple_choice_head(self.read_at(flat, index)).reshape(shape[:-1])
+        mc_loss = None
+        if mc_labels is not None:
+            mc_loss = ops.cross_entropy(mc_logits.reshape(-1, mc_logits.shape[-1]),
+                                        mc_labels.reshape(-1).astype(ms.int32))
+        loss = None
+        if labels is not None:
+            t = shape[-1]
+            loss = lm_loss(logits.reshape(-1, t, logits.shape[-1]), labels.reshape(-1, t))
+        return loss, mc_loss, logits, mc_logits, all_hidden, attentions
+
+
+def check_summary(config: GPTConfig) -> None:
+    """The sequence-summary settings HF's double-heads model reads, refused where mindgpt lacks them."""
+    unsupported = {"summary_type": (config.summary_type, "cls_index"),
+                   "summary_use_proj": (config.summary_use_proj, True),
+                   "summary_proj_to_labels": (config.summary_proj_to_labels, True)}
+    for name, (value, supported) in unsupported.items():
+        if value != supported:
+            raise ValueError(f"GPTConfig.{name}={value!r} is not supported by GPTDoubleHeadsModel; use "
+                             f"{name}={supported!r} (GPT-1's head: a score from the hidden state at the "
+                             "classifier token)")
 
 
 class SequenceSummary(nn.Cell):

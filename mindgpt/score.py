@@ -59,6 +59,6 @@ def batch_log_probs(model, rows: list[list[int]]) -> list[float]:
         ids[r, : len(row)] = row
         mask[r, : len(row)] = 1
     ids, mask = Tensor(ids), Tensor(mask, ms.int32)
-    nll, valid = token_nll(model(ids, mask)[0], ids, mask)
+    nll, valid = token_nll(model(ids, mask).logits, ids, mask)
     per_pair = (nll * valid).asnumpy().astype(np.float64).reshape(len(rows), width - 1)
     return (-per_pair.sum(1)).tolist()

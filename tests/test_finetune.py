@@ -137,7 +137,7 @@ def test_from_scratch_keeps_shapes_not_weights(pretrained):
     scratch, _ = ft.build_model(ft.FinetuneSettings(**SMALL, pretrained=pretrained, from_scratch=True), data, {})
     a, b = (m.transformer.h[0].attn.c_attn.weight.asnumpy() for m in (loaded, scratch))
     assert a.shape == b.shape and not np.allclose(a, b)
-    assert (loaded.config.lm_coef, loaded.config.summary_first_dropout, loaded.config.num_labels) == (0.5, 0.1, 2)
+    assert (loaded.config.lm_coef, loaded.config.classifier_dropout, loaded.config.num_labels) == (0.5, 0.1, 2)
 
 
 def test_batches_keep_graph_shapes_few(pretrained):

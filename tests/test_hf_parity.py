@@ -71,9 +71,9 @@ def test_sequence_classifier_matches_hf(any_mode, expected):
 def test_multiple_choice_matches_hf(expected):
     model = GPTDoubleHeadsModel.from_pretrained(os.path.join(HF, "mc"), cls_token_id=7, lm_coef=0.0)
     mc_mask = np.stack([expected["right_mask"], expected["right_mask"][::-1]], 1)
-    loss, logits = model(tensor(expected["mc_input_ids"]), tensor(mc_mask), labels=tensor(expected["mc_labels"]))
-    close(logits, expected["mc_logits"])
-    np.testing.assert_allclose(loss.asnumpy(), expected["mc_loss"], atol=TOL)
+    out = model(tensor(expected["mc_input_ids"]), tensor(mc_mask), mc_labels=tensor(expected["mc_labels"]))
+    close(out.mc_logits, expected["mc_logits"])
+    np.testing.assert_allclose(out.mc_loss.asnumpy(), expected["mc_loss"], atol=TOL)
 
 
 def test_base_checkpoint_into_classifier_reports_new_head(expected, caplog):

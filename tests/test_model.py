@@ -119,8 +119,8 @@ def test_similarity_input_sums_both_orderings():
     a, ma = batch(rng, 2, 7, model.config.vocab_size)
     b, mb = batch(rng, 2, 7, model.config.vocab_size)
     pair = model(tensor(np.stack([a, b], 1)), tensor(np.stack([ma, mb], 1)))[0].asnumpy()
-    pooled = [model.pooled(tensor(x), tensor(m), None, None, False)[0].asnumpy() for x, m in ((a, ma), (b, mb))]
-    np.testing.assert_allclose(pair, (pooled[0] + pooled[1]) @ model.score.weight.asnumpy().T, atol=1e-5)
+    at_eos = [model.transformer(tensor(x), tensor(m))[0].asnumpy()[np.arange(2), m.sum(1) - 1] for x, m in ((a, ma), (b, mb))]
+    np.testing.assert_allclose(pair, (at_eos[0] + at_eos[1]) @ model.score.weight.asnumpy().T, atol=1e-5)
 
 
 def test_multiple_choice_scores_each_choice(any_mode):
@@ -129,10 +129,10 @@ def test_multiple_choice_scores_each_choice(any_mode):
     choices = [batch(rng, 2, 8, model.config.vocab_size) for _ in range(3)]
     ids = np.stack([c[0] for c in choices], 1)
     mask = np.stack([c[1] for c in choices], 1)
-    loss, logits = model(tensor(ids), tensor(mask), labels=tensor([2, 0]))
-    assert logits.shape == (2, 3) and np.isfinite(loss.asnumpy())
-    single = model(tensor(ids[:, 1:2]), tensor(mask[:, 1:2]))[0].asnumpy()
-    np.testing.assert_allclose(single[:, 0], logits.asnumpy()[:, 1], atol=1e-5)
+    out = model(tensor(ids), tensor(mask), mc_labels=tensor([2, 0]))
+    assert out.mc_logits.shape == (2, 3) and np.isfinite(out.mc_loss.asnumpy()) and out.loss is None
+    single = model(tensor(ids[:, 1:2]), tensor(mask[:, 1:2])).mc_logits.asnumpy()
+    np.testing.assert_allclose(single[:, 0], out.mc_logits.asnumpy()[:, 1], atol=1e-5)
 
 
 @pytest.mark.parametrize("head", ["lm", "classifier"])

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import mindspore as ms
 import numpy as np
+from mindspore import ops
 from tqdm import tqdm
 
 from ..checkpoint import find_weights_file, load_state, read_weights
@@ -32,12 +33,13 @@ from ..data.datasets import LabelledData, load_dataset
 from ..data.pipeline import build_task_dataset
 from ..io import atomic_write_text
 from ..metrics import predict, task_metrics
-from ..model import GPTDoubleHeadsModel, GPTForSequenceClassification
+from ..model import IGNORE_INDEX, GPTDoubleHeadsModel, GPTForSequenceClassification
+from ..outputs import DoubleHeadsModelOutput
 from ..tasks import TASKS
 from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
 from .optim import build_optimizer, lr_schedule
 from .pretrain import MetricsLog, cast_for_training, precision_for
-from .step import make_train_step, restores_host_thread, yield_host_thread
+from .step import make_train_step, model_loss, restores_host_thread, yield_host_thread
 
 logger = logging.getLogger("mindgpt")
 
@@ -75,7 +77,7 @@ class FinetuneSettings:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     lm_coef: float = 0.5  # λ in L3 = L2 + λ·L1; 0 trains on the task loss alone
-    summary_first_dropout: float = 0.1  # dropout on the pooled state before the classifier
+    classifier_dropout: float = 0.1  # dropout on the pooled state before the classifier (either head)
     metric: str | None = None  # validation metric that picks the best epoch; default per task kind
     precision: str = "auto"
     seed: int = 42
@@ -150,7 +152,8 @@ def build_model(settings: FinetuneSettings, data: LabelledData, model_overrides:
     tokenizer = load_tokenizer(settings.pretrained)
     cls = head_class(data.task)
     overrides = {"num_labels": data.num_labels, "lm_coef": settings.lm_coef,
-                 "summary_first_dropout": settings.summary_first_dropout, **model_overrides}
+                 "classifier_dropout": settings.classifier_dropout,
+                 "summary_first_dropout": settings.classifier_dropout, **model_overrides}
     if settings.from_scratch:
         model = cls(GPTConfig.from_pretrained(settings.pretrained, **overrides))
     else:
@@ -179,10 +182,15 @@ def model_outputs(model, records: list[dict], tokenizer: GPTTokenizer, data: Lab
                   settings: FinetuneSettings) -> np.ndarray:
     """Logits (or regression scores) of every record, in order, with dropout off."""
     model.set_train(False)
-    outputs = [model(*(ms.Tensor(x) for x in batch[:3]))[0].asnumpy()
+    outputs = [choice_scores(model(*(ms.Tensor(x) for x in batch[:3]))).asnumpy()
                for batch in batches(records, tokenizer, data, settings, train=False)
                .create_tuple_iterator(num_epochs=1, output_numpy=True)]
     return np.concatenate(outputs)[:len(records)]
+
+
+def choice_scores(output):
+    """What a task head predicts from: the choices' scores of a multiple-choice output, else the logits."""
+    return output.mc_logits if isinstance(output, DoubleHeadsModelOutput) else output.logits
 
 
 def score(model, records: list[dict], tokenizer: GPTTokenizer, data: LabelledData, settings: FinetuneSettings
@@ -236,7 +244,21 @@ def train_step(model, settings: FinetuneSettings, total_steps: int):
     lrs = lr_schedule(settings.lr, total_steps, round(settings.warmup_fraction * total_steps), settings.lr_decay)
     optimizer = build_optimizer(model, lrs, settings.weight_decay)
     trained, scaler = cast_for_training(model, precision_for(settings))
-    return make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler), lrs
+    loss_fn = multiple_choice_loss(settings.lm_coef) if isinstance(model, GPTDoubleHeadsModel) else model_loss
+    return make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler, loss_fn), lrs
+
+
+def multiple_choice_loss(lm_coef: float):
+    """L3 = mc_loss + λ·L1 for the double-heads model, which returns the two losses apart (as HF's): L1 on the
+    choices' own tokens, padding left out."""
+    def loss(model, input_ids, attention_mask, token_type_ids, labels):
+        if lm_coef == 0:
+            return model(input_ids, attention_mask, token_type_ids, mc_labels=labels)[1]
+        lm_labels = ops.masked_fill(input_ids, attention_mask == 0, IGNORE_INDEX)
+        out = model(input_ids, attention_mask, token_type_ids, labels=lm_labels, mc_labels=labels)
+        return out[1] + lm_coef * out[0]
+
+    return loss
 
 
 def epoch_losses(step_fn, train_batches, settings: FinetuneSettings) -> Iterator[float]:

@@ -159,7 +159,7 @@ def evaluate(model: GPTLMHeadModel, shards: TokenShards, settings: PretrainSetti
         if len(x) < settings.batch_size:  # a short last batch would compile a second graph
             break
         ids = ms.Tensor(window(x, y))
-        total += float(model(ids, None, None, None, ids)[0].asnumpy())
+        total += float(model(ids, labels=ids).loss.asnumpy())
         count += 1
     model.set_train(True)
     return total / max(count, 1)

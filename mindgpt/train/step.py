@@ -35,12 +35,18 @@ def _data_parallel() -> bool:
     return ms.get_auto_parallel_context("parallel_mode") == ms.ParallelMode.DATA_PARALLEL
 
 
+def model_loss(model: nn.Cell, input_ids, attention_mask, token_type_ids, labels):
+    """The loss a model returns first when given labels (every mindgpt model does)."""
+    return model(input_ids, attention_mask, token_type_ids, labels=labels)[0]
+
+
 def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: float = 1.0, grad_accum: int = 1,
-                    loss_scaler: ms.amp.LossScaler | None = None) -> Callable:
+                    loss_scaler: ms.amp.LossScaler | None = None, loss_fn: Callable = model_loss) -> Callable:
     """Return `step(input_ids, attention_mask, token_type_ids, labels) -> loss`, compiled with ms.jit.
 
-    The model's first output must be the loss (all mindgpt models return it first when given labels);
-    pass None for inputs a batch does not have. With `grad_accum` > 1 the batch is cut into that many
+    `loss_fn(model, input_ids, attention_mask, token_type_ids, labels)` is the objective, by default the
+    model's own loss; it runs inside the compiled graph, where a model returns its fixed-length tuple
+    (`mindgpt.outputs`). Pass None for inputs a batch does not have. With `grad_accum` > 1 the batch is cut into that many
     micro-batches along axis 0 and their mean gradient makes one update. Under DATA_PARALLEL the gradients
     are averaged over ranks; with a `loss_scaler` (fp16) an overflowing step is skipped.
     """
@@ -50,7 +56,7 @@ def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: floa
     reducer = nn.DistributedGradReducer(params) if _data_parallel() else None
 
     def forward(input_ids, attention_mask, token_type_ids, labels):
-        loss = model(input_ids, attention_mask, token_type_ids, None, labels)[0]
+        loss = loss_fn(model, input_ids, attention_mask, token_type_ids, labels)
         return loss if loss_scaler is None else loss_scaler.scale(loss)
 
     grad_fn = ms.value_and_grad(forward, None, params)

@@ -48,7 +48,7 @@ def generate(args: argparse.Namespace) -> None:
     set_up_device()
     model, tokenizer = load_lm(args.pretrained)
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
-    prompts = [bos + tokenizer.encode(text) for text in args.prompt or [""]]
+    prompts = [bos + ids for ids in tokenizer.encode_batch(args.prompt or [""])]  # plain text: "[EOS]" is characters
     # pretraining opens every document with [BOS] ([EOS] is kept new for the classifier): a generated [BOS]
     # means the text has ended
     outputs = model.generate(prompts, max_new_tokens=args.max_new_tokens, do_sample=not args.greedy,

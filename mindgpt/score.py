@@ -38,9 +38,12 @@ def score(model, tokenizer, texts: Sequence[str], batch_size: int = 16) -> list[
 
 
 def encode(tokenizer, text: str, index: int, n_positions: int) -> list[int]:
-    """[BOS] (if any) + the text's ids; a ValueError for texts with nothing to score or too long to fit."""
+    """[BOS] (if any) + the text's ids; a ValueError for texts with nothing to score or too long to fit.
+
+    The text is plain text (`encode_batch`): a special token's spelling in it is scored as the characters it is.
+    """
     bos = tokenizer.bos_token_id
-    ids = ([] if bos is None else [bos]) + tokenizer.encode(text)
+    ids = ([] if bos is None else [bos]) + tokenizer.encode_batch([text])[0]
     if len(ids) < 2:
         raise ValueError(f"text {index} ({text!r}) has no token to score; "
                          + ("it is empty" if bos is not None else "without [BOS] a text needs 2 tokens or more"))

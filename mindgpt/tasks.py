@@ -5,11 +5,15 @@
     similarity        the pair in both orders                          -> [B, 2, T]
     multiple choice   [BOS] context [SEP] answer_i [EOS] per answer    -> [B, n_choices, T]
 
-One mechanism serves all four: a task lists the rows of each example, the rows of the whole batch go
-through the tokenizer's batch call together (one truncation rule, one padded length, one token-type
-scheme, see `GPTTokenizer.__call__`), and fold back into [B, rows_per_example, T]. The classification
-head pools at the last `[EOS]` of each row; for similarity it sums the two rows' states.
-Outputs are numpy int32 `input_ids`, `attention_mask`, `token_type_ids`, plus `labels` when given.
+One mechanism serves all four: a task lists the rows of each example, the rows of the whole batch are
+framed together by `frame` (one truncation rule, one padded length, one token-type scheme), and fold back
+into [B, rows_per_example, T]. The classification head pools at the last `[EOS]` of each row; for
+similarity it sums the two rows' states. Outputs are numpy int32 `input_ids`, `attention_mask`,
+`token_type_ids`, plus `labels` when given.
+
+The tokenizer's own call gives only a text's ids, as HF's `OpenAIGPTTokenizer` does; the framing is here,
+one explicit step away. Texts are plain text: "[EOS]" written in a review is characters, never the token
+the classifier reads.
 """
 from __future__ import annotations
 
@@ -121,7 +125,8 @@ def _encode(
     """The shared mechanism: encode every row of every example in one batch call, then fold per example."""
     flat = [row for example in rows for row in example]
     pairs = [second for _, second in flat]
-    batch = tokenizer(
+    batch = frame(
+        tokenizer,
         [first for first, _ in flat],
         None if all(p is None for p in pairs) else pairs,
         max_length=max_length,
@@ -133,6 +138,127 @@ def _encode(
     if labels is not None:
         batch["labels"] = _labels(labels, len(rows), num_labels)
     return batch
+
+
+def frame(
+    tokenizer: GPTTokenizer,
+    texts: Sequence[str],
+    text_pairs: Sequence[str] | None = None,
+    max_length: int | None = None,
+    padding: str | Sequence[int] = "longest",
+    truncation: bool = True,
+) -> Batch:
+    """The paper's input rows, `[BOS] text [EOS]` or `[BOS] text [SEP] pair [EOS]`, as int32 arrays [B, T].
+
+    truncation: rows longer than `max_length` lose text tokens from the end of their longer segment
+        (never a special token); with `truncation=False` they raise instead.
+    padding: "longest" pads to the batch's longest row, "max_length" to `max_length` (static shapes
+        for graph mode), a list of lengths to the smallest that fits (few distinct shapes).
+        Padding is on the right: `pad_token_id`, attention_mask 0.
+    token_type_ids: 0 on `[BOS] text [SEP]` and padding, 1 on `pair [EOS]`. GPT-1 looks them up in the
+        token table, so they are token ids: any value below the vocabulary size is valid.
+    Texts are plain text (`tokenizer.encode_batch`): a special token's spelling inside one stays characters.
+    A text that is empty or not a string raises ValueError/TypeError.
+    """
+    if len(texts) == 0:
+        raise ValueError("texts is empty; pass at least one text")
+    if text_pairs is not None and len(text_pairs) != len(texts):
+        raise ValueError(f"got {len(texts)} texts but {len(text_pairs)} text_pairs; they pair up one to one")
+    firsts = _segments(tokenizer, texts, "texts")
+    seconds = _segments(tokenizer, text_pairs, "text_pairs") if text_pairs is not None else [None] * len(firsts)
+    rows, types = [], []
+    for i, (first, second) in enumerate(zip(firsts, seconds)):
+        if max_length is not None:
+            first, second = _fit(first, second, max_length, truncation, i)
+        row, type_ids = _assemble(tokenizer, first, second)
+        rows.append(row)
+        types.append(type_ids)
+    return _pad(rows, types, _padded_length(rows, padding, max_length), _require(tokenizer, "pad_token"))
+
+
+def _segments(tokenizer: GPTTokenizer, texts: Sequence[str], name: str) -> list[list[int]]:
+    """Plain-text ids of each text; an empty one would leave a row of special tokens only."""
+    if isinstance(texts, str):
+        raise TypeError(f"{name} is the string {texts!r:.60}; pass a list of texts")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] is a {type(text).__name__} ({text!r}), not a str")
+    encoded = tokenizer.encode_batch(texts)
+    for i, ids in enumerate(encoded):
+        if not ids:
+            raise ValueError(f"{name}[{i}]={texts[i]!r} has no tokens; drop empty texts from the data")
+    return encoded
+
+
+def _require(tokenizer: GPTTokenizer, role: str) -> int:
+    token_id = getattr(tokenizer, f"{role}_id")
+    if token_id is None:
+        raise ValueError(
+            f"this tokenizer has no {role}; call tokenizer.add_special_tokens() and resize the "
+            "model's token embeddings to len(tokenizer)"
+        )
+    return token_id
+
+
+def _assemble(tokenizer: GPTTokenizer, first: list[int], second: list[int] | None) -> tuple[list[int], list[int]]:
+    bos, eos = _require(tokenizer, "bos_token"), _require(tokenizer, "eos_token")
+    if second is None:
+        row = [bos, *first, eos]
+        return row, [0] * len(row)
+    head = [bos, *first, _require(tokenizer, "sep_token")]
+    tail = [*second, eos]
+    return head + tail, [0] * len(head) + [1] * len(tail)
+
+
+def _fit(first: list[int], second: list[int] | None, max_length: int, truncation: bool, row: int):
+    """Shorten the text segments so the row, specials included, fits `max_length` (longest first)."""
+    n_special = 2 if second is None else 3
+    n_segments = n_special - 1
+    if max_length < n_special + n_segments:
+        raise ValueError(f"max_length={max_length} leaves no room for text; use at least {n_special + n_segments}")
+    budget = max_length - n_special
+    length = len(first) + (len(second) if second is not None else 0)
+    if length <= budget:
+        return first, second
+    if not truncation:
+        raise ValueError(
+            f"row {row} needs {length + n_special} tokens but max_length={max_length}; "
+            "pass truncation=True or raise max_length"
+        )
+    if second is None:
+        return first[:budget], None
+    keep_second = min(len(second), max(budget // 2, budget - len(first)))
+    return first[: budget - keep_second], second[:keep_second]
+
+
+def _padded_length(rows: list[list[int]], padding: str | Sequence[int], max_length: int | None) -> int:
+    longest = max(len(row) for row in rows)
+    if padding == "longest":
+        return longest
+    if padding == "max_length":
+        if max_length is None:
+            raise ValueError("padding='max_length' needs max_length")
+        return max_length
+    if isinstance(padding, str) or not all(isinstance(b, int) for b in padding):
+        raise ValueError(f"padding={padding!r}; use 'longest', 'max_length' or a list of bucket lengths")
+    fitting = [b for b in padding if b >= longest]
+    if not fitting:
+        raise ValueError(
+            f"the longest row has {longest} tokens, more than every bucket in {list(padding)}; "
+            f"add a bucket >= {longest} (e.g. max_length) or lower max_length"
+        )
+    return min(fitting)
+
+
+def _pad(rows: list[list[int]], types: list[list[int]], length: int, pad_id: int) -> Batch:
+    input_ids = np.full((len(rows), length), pad_id, dtype=np.int32)
+    attention_mask = np.zeros((len(rows), length), dtype=np.int32)
+    token_type_ids = np.zeros((len(rows), length), dtype=np.int32)
+    for i, (row, type_ids) in enumerate(zip(rows, types)):
+        input_ids[i, : len(row)] = row
+        attention_mask[i, : len(row)] = 1
+        token_type_ids[i, : len(row)] = type_ids
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
 
 
 def _labels(labels: Sequence, n_examples: int, num_labels: int | None) -> np.ndarray:

@@ -10,6 +10,7 @@ from mindgpt.data.corpus import (
     TokenShards, eval_batches, get_batch, load_split, prepare_corpus, split_documents, token_dtype,
     tokenizer_fingerprint, unigram_perplexity,
 )
+from mindgpt.tokenizer import GPTTokenizer
 
 
 class ByteTokenizer:
@@ -62,6 +63,22 @@ def test_no_bos_and_bare_texts(tmp_path):
     assert sorted(names) == ["doc-0", "doc-1", "doc-2"]
     total = len(load_split(tmp_path, "train")) + len(load_split(tmp_path, "val"))
     assert total == sum(len(t) for t in texts)
+
+
+@pytest.mark.parametrize("specials", [None, {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>"}])
+def test_special_token_spellings_in_the_corpus_stay_text(tmp_path, specials):
+    """A corpus that writes "[EOS]" or "<eos>" must not teach pretraining the classifier token: the shards hold
+    no special id but the BOS opening each document."""
+    texts = [f"act {i}: the end [EOS] of the scene <eos>, then [PAD] <pad> [BOS] <bos> [SEP]\n" * 3 for i in range(4)]
+    tokenizer = GPTTokenizer.train(texts, vocab_size=120, min_frequency=1, special_tokens=specials)
+    assert tokenizer.eos_token_id in tokenizer(texts[0])["input_ids"]  # HF's call matches it: the shards must not
+    prepare_corpus(texts, tokenizer, tmp_path, val_fraction=0.5)
+    tokens = np.concatenate([load_split(tmp_path, "train"), load_split(tmp_path, "val")])
+    specials = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+    assert sorted(set(tokens.tolist()) & specials) == [tokenizer.bos_token_id]
+    assert (tokens == tokenizer.bos_token_id).sum() == len(texts)
+    assert sorted(tokens.tolist()) == sorted(
+        [tokenizer.bos_token_id] * len(texts) + [i for ids in tokenizer.encode_batch(texts) for i in ids])
 
 
 def test_dtype_follows_vocab_size(tmp_path):

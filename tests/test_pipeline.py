@@ -72,6 +72,14 @@ def test_multiple_choice_and_similarity_shapes(tok):
     assert batches[0]["input_ids"].shape[:2] == (3, 2)
 
 
+def test_records_that_write_special_tokens_are_text(tok):
+    """Dataset text is plain text: a record that writes "[EOS]" builds, and each row has the one [EOS] framed."""
+    data = [{"text": "the cat [EOS] sat", "text_pair": "[SEP] the dog [PAD]", "label": 0}] * 2
+    (batches,) = epochs(build_task_dataset(data, tok, "entailment", 16, batch_size=2))
+    ids = batches[0]["input_ids"]
+    assert (ids == tok.eos_token_id).sum(1).tolist() == [1, 1] and (ids == tok.sep_token_id).sum(1).tolist() == [1, 1]
+
+
 @pytest.mark.parametrize(
     "data, kwargs, message",
     [

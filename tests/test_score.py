@@ -8,6 +8,7 @@ import pytest
 
 from conftest import tensor
 from mindgpt import GPTConfig, GPTLMHeadModel, GPTTokenizer, score
+from mindgpt.score import encode
 from mindgpt.train import build_optimizer, make_train_step
 
 TEXTS = ["the cat sat on the mat", "a dog", "on the mat the cat sat and then it slept for a while", "cat"]
@@ -33,6 +34,16 @@ def test_log_prob_sums_the_next_token_log_probs_from_bos(lm):
         assert row["text"] == text and row["n_tokens"] == len(ids) - 1
         assert row["log_prob"] == pytest.approx(want, abs=1e-4)
         assert row["perplexity"] == pytest.approx(math.exp(-want / (len(ids) - 1)), rel=1e-4)
+
+
+def test_special_token_spellings_are_scored_as_text(lm):
+    """"[EOS]" written in a text is scored as its characters, not as the classifier token."""
+    model, tokenizer = lm
+    text = "the cat [EOS] sat [BOS]"
+    ids = encode(tokenizer, text, 0, model.config.n_positions)
+    assert ids == [tokenizer.bos_token_id] + tokenizer.encode_batch([text])[0]
+    assert tokenizer.eos_token_id not in ids and ids.count(tokenizer.bos_token_id) == 1
+    assert score(model, tokenizer, [text])[0]["n_tokens"] == len(ids) - 1
 
 
 @pytest.mark.parametrize("texts, message", [

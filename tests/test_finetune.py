@@ -83,7 +83,7 @@ def test_classification_through_the_scripts(pretrained, tmp_path):
     logged = read_jsonl(out / "metrics.jsonl")
     assert sum("val_accuracy" in r for r in logged) == 2
     model = GPTForSequenceClassification.from_pretrained(out / "best")
-    assert model.config.id2label == {"0": "rotten", "1": "fresh"}
+    assert model.config.id2label == {0: "rotten", 1: "fresh"}
 
     eval_args = ["max_eval_examples=24", "eval_batch_size=16", "max_length=32", "buckets=[32]", f"data_dir={DATA_DIR}"]
     result = subprocess.run(["bash", "scripts/run_eval.sh", str(out), "configs/finetune_mr.yaml", *eval_args], cwd=ROOT,
@@ -99,7 +99,7 @@ def test_similarity_from_an_hf_directory(run, hf_dir):
     assert summary["epochs"][0]["train_loss"] < 1.0, "λ = 0: the regression loss alone"
     config = json.loads((out / "best" / "config.json").read_text())
     tokenizer = GPTTokenizer.from_pretrained(out / "best")
-    assert config["vocab_size"] == len(tokenizer) == 504 and config["num_labels"] == 1
+    assert config["vocab_size"] == len(tokenizer) == 504 and len(config["id2label"]) == 1
     assert config["eos_token_id"] == tokenizer.eos_token_id == tokenizer.backend.token_to_id("[EOS]")
     assert all(isinstance(p["prediction"], float) for p in read_jsonl(out / "test_predictions.jsonl"))
 

@@ -23,7 +23,7 @@ PROBES = {
     "01_gpt_architecture": """{
         "table": single["input_ids"][0].tolist(), "pair_types": pair["token_type_ids"][0].tolist(),
         "sep_id": tokenizer.sep_token_id, "future_weight": float(ops.triu(weights[0, 0], diagonal=1).sum()),
-        "block_error": float(ops.abs(h - block(x)).max()), "changed_before_last": float(difference[:-2].max()),
+        "block_error": float(ops.abs(h - block(x)[0]).max()), "changed_before_last": float(difference[:-2].max()),
         "gpt1_parameters": n_parameters(gpt1)}""",
     "02_language_modeling": """{
         "loss_start": loss_start, "loss_end": loss_end, "val_before": val_before, "val_after": val_after,

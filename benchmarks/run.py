@@ -72,7 +72,8 @@ def mindgpt_model(shape: str, context: int = 0, device: str = "CPU"):
 def mindgpt_train(shape: str, steps: int, device: str = "CPU") -> dict:
     from mindspore import Tensor
     from mindgpt.train.optim import build_optimizer
-    from mindgpt.train.step import make_train_step, yield_host_thread
+    from mindgpt.train.run import yield_host_thread
+    from mindgpt.train.step import make_train_step
 
     model = mindgpt_model(shape, device=device)
     model.set_train(True)

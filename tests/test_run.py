@@ -3,7 +3,7 @@ import pytest
 
 from mindgpt import GPTConfig, GPTLMHeadModel
 from mindgpt.train.optim import build_optimizer
-from mindgpt.train.state import checkpoints, load_train_state, save_train_state
+from mindgpt.train.run import checkpoints, load_train_state, save_train_state
 
 
 def model_and_optimizer(**overrides):

@@ -10,7 +10,8 @@ from conftest import tensor
 from mindgpt import GPTConfig, GPTLMHeadModel
 from mindgpt.checkpoint import load_state, state_dict
 from mindgpt.train import build_optimizer, make_train_step
-from mindgpt.train.step import clip_by_global_norm, restore_host_thread, yield_host_thread
+from mindgpt.train.run import restore_host_thread, yield_host_thread
+from mindgpt.train.step import clip_by_global_norm
 
 
 def test_gradient_accumulation_gives_the_same_update_as_one_batch():

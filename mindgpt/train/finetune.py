@@ -38,8 +38,8 @@ from ..outputs import DoubleHeadsModelOutput
 from ..tasks import TASKS
 from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
 from .optim import build_optimizer, lr_schedule
-from .pretrain import MetricsLog, cast_for_training, precision_for
-from .step import make_train_step, model_loss, restores_host_thread, yield_host_thread
+from .run import MetricsLog, cast_for_training, precision_for, restores_host_thread, yield_host_thread
+from .step import make_train_step, model_loss
 
 logger = logging.getLogger("mindgpt")
 
@@ -173,7 +173,7 @@ def build_model(settings: FinetuneSettings, data: LabelledData, model_overrides:
 def name_labels(config: GPTConfig, data: LabelledData) -> None:
     """Class names into config.json's id2label, so a saved classifier says what its outputs mean."""
     if data.label_names:
-        config.id2label = {str(i): name for i, name in enumerate(data.label_names)}
+        config.id2label = dict(enumerate(data.label_names))
         config.label2id = {name: i for i, name in enumerate(data.label_names)}
 
 
@@ -243,7 +243,7 @@ def train_step(model, settings: FinetuneSettings, total_steps: int):
     """(compiled step, per-step learning rates): AdamW, linear decay after `warmup_fraction` warmup."""
     lrs = lr_schedule(settings.lr, total_steps, round(settings.warmup_fraction * total_steps), settings.lr_decay)
     optimizer = build_optimizer(model, lrs, settings.weight_decay)
-    trained, scaler = cast_for_training(model, precision_for(settings))
+    trained, scaler = cast_for_training(model, precision_for(settings.precision))
     loss_fn = multiple_choice_loss(settings.lm_coef) if isinstance(model, GPTDoubleHeadsModel) else model_loss
     return make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler, loss_fn), lrs
 
@@ -265,7 +265,7 @@ def epoch_losses(step_fn, train_batches, settings: FinetuneSettings) -> Iterator
     """Train on one pass over the batches, dropout on; yield each step's loss."""
     for batch in train_batches.create_tuple_iterator(num_epochs=1, output_numpy=True):
         loss = float(step_fn(*(ms.Tensor(x) for x in batch)).asnumpy())
-        if not math.isfinite(loss) and precision_for(settings) != "fp16":  # fp16 skips overflowing steps
+        if not math.isfinite(loss) and precision_for(settings.precision) != "fp16":  # fp16 skips overflowing steps
             raise FloatingPointError(f"loss became {loss}; lower lr (now {settings.lr})")
         yield loss
 

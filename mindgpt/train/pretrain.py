@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,15 @@ from ..data.corpus import TokenShards, prepare_corpus
 from ..data.datasets import SOURCES, UNLABELLED_DATASETS, unlabelled_training_texts
 from ..data.sources import ENGLISH_CORPUS_SOURCES, SHAKESPEARE_SOURCES, english_texts, pin, shakespeare_texts
 from ..generate import generate
-from ..io import atomic_path
-from ..model import GPTLMHeadModel, LayerNorm
+from ..model import GPTLMHeadModel
 from ..tokenizer import GPTTokenizer
 from .distributed import barrier, init_data_parallel
 from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
+from .run import (MetricsLog, cast_for_training, checkpoints, load_train_state, precision_for, restores_host_thread,
+                  save_train_state, yield_host_thread)
 from .settings import PretrainSettings
-from .state import checkpoints, load_train_state, save_train_state
-from .step import make_train_step, restores_host_thread, yield_host_thread
+from .step import make_train_step
 
 logger = logging.getLogger("mindgpt")
 
@@ -117,34 +116,6 @@ def build_model(settings: PretrainSettings, model_overrides: dict[str, Any], tok
     return GPTLMHeadModel(config)
 
 
-def precision_for(settings: PretrainSettings) -> str:
-    if settings.precision not in ("auto", "fp32", "fp16", "bf16"):
-        raise ValueError(f"precision {settings.precision!r} is not one of auto, fp32, fp16, bf16")
-    on_cpu = ms.get_context("device_target") == "CPU"
-    if settings.precision == "bf16" and on_cpu:
-        raise ValueError("precision=bf16 needs GPU or Ascend: MindSpore's CPU kernels have no bfloat16; "
-                         "use fp32 (or fp16) on CPU")
-    if settings.precision != "auto":
-        return settings.precision
-    return "fp32" if on_cpu else "fp16"
-
-
-def cast_for_training(model: GPTLMHeadModel, precision: str):
-    """fp16/bf16 compute with fp32 master weights and fp32 LayerNorms; fp16 adds dynamic loss scaling.
-
-    `Cell.to_float` casts each cell's inputs; MindSpore's AMP levels either rewrite the network's source (O1,
-    which loses module-level helpers) or keep only its own LayerNorm class in fp32 (O2).
-    """
-    if precision == "fp32":
-        return model, None
-    model.to_float(ms.float16 if precision == "fp16" else ms.bfloat16)
-    for _, cell in model.cells_and_names():
-        if isinstance(cell, LayerNorm):
-            cell.to_float(ms.float32)
-    scaler = ms.amp.DynamicLossScaler(2.0 ** 16, 2, 1000) if precision == "fp16" else None
-    return model, scaler
-
-
 # --- the loop ------------------------------------------------------------------------------------
 def window(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """block_size consecutive tokens from a sampler's (x, y) pair of length block_size - 1."""
@@ -165,33 +136,11 @@ def evaluate(model: GPTLMHeadModel, shards: TokenShards, settings: PretrainSetti
     return total / max(count, 1)
 
 
-class MetricsLog:
-    """metrics.jsonl, one record per line; a resumed run first drops records past its checkpoint."""
-
-    def __init__(self, path: Path, resume_step: int, enabled: bool):
-        self.path, self.enabled = path, enabled
-        self.records: list[dict[str, Any]] = []
-        if enabled and resume_step and path.is_file():
-            self.records = [r for r in map(json.loads, path.read_text().splitlines()) if r["step"] <= resume_step]
-        if enabled:
-            with atomic_path(path) as tmp, open(tmp, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in self.records)
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            self.records.append(record)
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    def curve(self, key: str) -> list[tuple[int, float]]:
-        return [(r["step"], r[key]) for r in self.records if key in r]
-
-
 @restores_host_thread
 def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """Run (or resume) a pretraining job; returns the final metrics and output paths."""
     rank, world = init_data_parallel()
-    precision = precision_for(settings)
+    precision = precision_for(settings.precision)
     ms.set_seed(settings.seed)
     rows = settings.batch_size // world
     if settings.batch_size % world or rows % settings.grad_accum:
@@ -264,7 +213,7 @@ def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, 
     val_loss = evaluate(model, shards, settings)
     plot_losses(out / "loss.png", {"train": metrics.curve("loss"), "val": metrics.curve("val_loss")},
                 f"mindgpt pretraining: {settings.model}, {settings.corpus}")
-    prompt = [tokenizer.bos_token_id] + tokenizer.encode(settings.sample_prompt) if settings.sample_prompt else [
+    prompt = [tokenizer.bos_token_id] + tokenizer.encode_batch([settings.sample_prompt])[0] if settings.sample_prompt else [
         tokenizer.bos_token_id]
     room = model.config.n_positions - len(prompt)
     sample_ids = generate(model, [prompt], max_new_tokens=min(settings.sample_tokens, room), do_sample=True,

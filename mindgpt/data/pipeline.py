@@ -1,5 +1,11 @@
-"""Fine-tuning batches as a `mindspore.dataset`: records -> task transform -> batched tensors.
+"""Fine-tuning data as `mindspore.dataset`s: the course's `load_dataset`, and mindgpt's task batches.
 
+`load_dataset("imdb", split=["train", "test"])` answers as mindnlp's does for the MindSpore course: one
+mappable `GeneratorDataset` of raw columns per split (`text`, `label`; see `load_dataset`), which the user
+tokenizes with `map` and pads with `padded_batch`. It reads `datasets.load_labelled`'s cached splits.
+
+`task_collator` frames records into batches for the Trainer (mindgpt's fine-tuning), and `build_task_dataset`
+gives the same batches as a `mindspore.dataset` pipeline: records -> task transform -> batched tensors.
 Shuffling, sharding and batching happen in Python over record indices and each batch goes through the
 task transform whole, so `padding="longest"` pads per batch (fine on CPU/GPU) while `"max_length"` or a
 list of bucket lengths gives the few static shapes Ascend graph mode wants. Every rank gets the same
@@ -8,19 +14,89 @@ DistributedSampler does), so a rank never waits on a missing step.
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import mindspore.dataset as ds
 import numpy as np
 
 from ..tasks import encode_records
+from .datasets import SOURCES, SPLITS, load_labelled
 
 if TYPE_CHECKING:
     from ..tokenizer import GPTTokenizer
 
 COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 VALIDATION_CHUNK = 1024
+
+
+def load_dataset(
+    name: str,
+    split: str | Sequence[str] | None = None,
+    data_dir: str | os.PathLike = "data_cache",
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    n_choices: int = 2,
+    kind: str | None = None,
+) -> ds.GeneratorDataset | dict[str, ds.GeneratorDataset]:
+    """The splits of a labelled dataset as `mindspore.dataset`s, for code written against mindnlp's `load_dataset`.
+
+    name: "imdb", one of mindgpt's datasets (`datasets.SOURCES`), or the path of a CSV or JSONL file (or of a
+    folder with train/validation/test files) with the columns text, label and optionally text_pair.
+    split: "train", "validation" or "test" -> that dataset; a list of them -> a dict keyed by split name;
+    None -> a dict of all three. The splits are `load_labelled`'s (seeded by `seed`, `val_fraction` and
+    `test_fraction` of the examples held out; IMDB's 25,000 reviews give about 20,000 / 2,500 / 2,500).
+    Each dataset is mappable (`split`, `shuffle`, `map`, `padded_batch`, `get_dataset_size` work) and keeps the
+    cache's order; its columns are `text`, then `text_pair` for text pairs or `choices` (a 1-d string array of
+    the candidates) for multiple choice, then `label`: an int64 class index (IMDB: 0 negative, 1 positive), or a
+    float32 score for regression, or the index of the right choice.
+    """
+    names = list(SPLITS) if split is None else [split] if isinstance(split, str) else list(split)
+    unknown = [s for s in names if s not in SPLITS]
+    if unknown or not names:
+        raise ValueError(f"split={split!r}: choose from {list(SPLITS)}, a list of them, or None for all")
+    dataset, path = _dataset_and_path(name)
+    data = load_labelled(dataset, data_dir, seed, val_fraction, test_fraction, path, n_choices, kind)
+    datasets = {s: _split_dataset(data.splits[s]) for s in names}
+    return datasets[split] if isinstance(split, str) else datasets
+
+
+def _dataset_and_path(name: str) -> tuple[str, str | None]:
+    """("imdb", None) for a dataset of mindgpt's; ("custom", name) for a user's file or folder."""
+    if name in SOURCES:
+        return name, None
+    if Path(name).suffix in (".csv", ".jsonl") or Path(name).is_dir():
+        return "custom", name
+    raise ValueError(f"unknown dataset {name!r}: choose one of {sorted(SOURCES)}, or give the path of a .csv or "
+                     ".jsonl file (columns text, label, optionally text_pair)")
+
+
+class SplitColumns:
+    """Random access to one split's records as column tuples, so the GeneratorDataset over it is mappable."""
+
+    def __init__(self, records: list[dict[str, Any]]):
+        self.records = records
+        self.columns = ["text", *[c for c in ("text_pair", "choices") if c in records[0]], "label"]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        record = self.records[int(index)]
+        label = record["label"]
+        return (*(np.array(record[c]) for c in self.columns[:-1]),
+                np.array(label, np.float32 if isinstance(label, float) else np.int64))
+
+
+def _split_dataset(records: list[dict[str, Any]]) -> ds.GeneratorDataset:
+    if not records:
+        raise ValueError("the split is empty; lower the other splits' fractions or give more examples")
+    source = SplitColumns(records)
+    return ds.GeneratorDataset(source, column_names=source.columns, shuffle=False)
 
 
 class TaskBatches:
@@ -92,7 +168,7 @@ def build_task_dataset(
     if num_shards is not None and not 0 <= shard_id < num_shards:
         raise ValueError(f"shard_id={shard_id} must be in [0, num_shards={num_shards})")
     options = dict(max_length=max_length, padding=padding, truncation=truncation, num_labels=num_labels)
-    has_labels = _validate(records, tokenizer, task, options)
+    has_labels = validate_records(records, tokenizer, task, options)
     source = TaskBatches(
         records, tokenizer, task, batch_size, shuffle, num_shards, shard_id, drop_remainder, seed, options
     )
@@ -100,7 +176,13 @@ def build_task_dataset(
     return ds.GeneratorDataset(source, column_names=columns, shuffle=False, python_multiprocessing=False)
 
 
-def _validate(records: Sequence[Any], tokenizer: GPTTokenizer, task: str, options: dict[str, Any]) -> bool:
+def task_collator(tokenizer: GPTTokenizer, task: str, **options: Any) -> Callable[[Sequence[Any]], dict[str, np.ndarray]]:
+    """Records into one framed batch (`tasks.encode_records` with `options`: max_length, padding, num_labels, ...):
+    the Trainer's `data_collator` for mindgpt's task data."""
+    return functools.partial(encode_records, task, tokenizer, **options)
+
+
+def validate_records(records: Sequence[Any], tokenizer: GPTTokenizer, task: str, options: dict[str, Any]) -> bool:
     """Encode all records once, naming the failing slice; return whether they carry labels.
 
     Chunks must agree on labels and on the rows per example (n_choices), or batches would not stack.

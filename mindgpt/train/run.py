@@ -36,29 +36,38 @@ def _parameters(model: nn.Cell, optimizer: nn.Optimizer) -> list[ms.Parameter]:
 
 
 def save_train_state(directory: str | os.PathLike, step: int, model: nn.Cell, optimizer: nn.Optimizer,
-                     extra: dict[str, Any], keep: int) -> Path:
-    """Write `directory/step_<step>/` atomically and prune all but the newest `keep` checkpoints."""
+                     extra: dict[str, Any], keep: int | None, name: str = PREFIX + "{:08d}",
+                     write_files: Callable[[Path], None] | None = None, protect: tuple[Path, ...] = ()) -> Path:
+    """Write checkpoint `directory/<name with step>/` atomically and prune all but the newest `keep` (all kept when
+    `keep` is None; `protect`ed ones never pruned). `write_files(folder)` adds files of the caller's (the Trainer:
+    the model and tokenizer in HF's layout) to the folder before it is renamed into place."""
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"{PREFIX}{step:08d}"
+    final = root / name.format(step)
     tmp = root / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     ms.save_checkpoint(_parameters(model, optimizer), str(tmp / WEIGHTS_FILE))
+    if write_files is not None:
+        write_files(tmp)
     atomic_write_text(tmp / STATE_FILE, json.dumps({"step": step, **extra}, indent=2))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    for old in checkpoints(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    if keep is not None:
+        for old in [p for p in checkpoints(root, name)[:-keep] if p not in protect]:
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def checkpoints(directory: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints, oldest first (a directory without its state.json is not one)."""
+def checkpoints(directory: str | os.PathLike, name: str = PREFIX + "{:08d}") -> list[Path]:
+    """Complete checkpoints named like `name`, oldest first (a directory without its state.json is not one)."""
     root = Path(directory)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.glob(f"{PREFIX}*") if (p / STATE_FILE).is_file() and (p / WEIGHTS_FILE).is_file())
+    prefix = name.split("{")[0]
+    complete = [p for p in root.glob(f"{prefix}*") if p.name[len(prefix):].isdigit()
+                and (p / STATE_FILE).is_file() and (p / WEIGHTS_FILE).is_file()]
+    return sorted(complete, key=lambda p: int(p.name[len(prefix):]))
 
 
 def load_train_state(path: Path, model: nn.Cell, optimizer: nn.Optimizer) -> dict[str, Any]:

@@ -39,12 +39,17 @@ HF_ARCHITECTURES = {
     "GPTForSequenceClassification": "OpenAIGPTForSequenceClassification",
     "GPTDoubleHeadsModel": "OpenAIGPTDoubleHeadsModel",
 }
+# What a shape mismatch means, by (tensor, the first dimension that differs).
+N_EMBD_HINT = "n_embd differs: build the model from the checkpoint's own config.json"
 SHAPE_HINTS = {
-    "tokens_embed.weight": "the vocabularies differ: load with the checkpoint's vocab_size, then "
-                           "resize_token_embeddings(n)",
-    "positions_embed.weight": "n_positions differs: keep the checkpoint's n_positions",
-    "score.weight": "num_labels differs: pass the checkpoint's num_labels, or load it as GPTLMHeadModel to "
-                    "start a new classifier",
+    ("tokens_embed.weight", 0): "the vocabularies differ: load with the checkpoint's vocab_size, then "
+                                "resize_token_embeddings(n)",
+    ("tokens_embed.weight", 1): N_EMBD_HINT,
+    ("positions_embed.weight", 0): "n_positions differs: keep the checkpoint's n_positions",
+    ("positions_embed.weight", 1): N_EMBD_HINT,
+    ("score.weight", 0): "num_labels differs: pass the checkpoint's num_labels, or load it as GPTLMHeadModel to "
+                         "start a new classifier",
+    ("score.weight", 1): N_EMBD_HINT,
 }
 
 
@@ -59,8 +64,10 @@ def is_head_weight(name: str) -> bool:
 
 # --- reading ---------------------------------------------------------------------------------------
 def find_weights_file(path: str | os.PathLike) -> tuple[str, str]:
-    """(directory, weights file) for a checkpoint directory or a weights file inside one."""
+    """(directory, weights file) for a checkpoint directory, a weights file inside one, or its config.json."""
     path = os.fspath(path)
+    if os.path.basename(path) == CONFIG_NAME and os.path.isfile(path):
+        path = os.path.dirname(path) or "."  # the weights lie beside the config
     if os.path.isfile(path):
         return os.path.dirname(path) or ".", path
     if not os.path.isdir(path):
@@ -100,11 +107,24 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
 
 
 def _read_safetensors_index(path: str) -> dict[str, np.ndarray]:
-    with open(path, encoding="utf-8") as f:
-        shards = sorted(set(json.load(f)["weight_map"].values()))
+    """The tensors of every shard a `model.safetensors.index.json` names. Shards must be .safetensors files in
+    the index's folder: a name like ../../x would read any file on the machine, an index naming an index loop."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); is the weights index truncated?") from e
+    if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
+        raise ValueError(f'{path} has no "weight_map" object (tensor name -> shard file): it is not a safetensors '
+                         "weights index")
+    folder = os.path.abspath(os.path.dirname(path))
     state: dict[str, np.ndarray] = {}
-    for shard in shards:
-        state.update(read_weights(os.path.join(os.path.dirname(path), shard)))
+    for shard in sorted(set(map(str, index["weight_map"].values()))):
+        shard_path = os.path.abspath(os.path.join(folder, shard))
+        if os.path.dirname(shard_path) != folder or not shard.endswith(".safetensors"):
+            raise ValueError(f"{path} names the shard {shard!r}; shards must be .safetensors files beside the "
+                             "index (e.g. model-00001-of-00002.safetensors)")
+        state.update(read_weights(shard_path))
     return state
 
 
@@ -152,7 +172,8 @@ def _assign(param, value: np.ndarray, name: str, source: str, transposed: bool) 
 
     expected = tuple(param.shape)[::-1] if transposed else tuple(param.shape)
     if tuple(value.shape) != expected:
-        hint = SHAPE_HINTS.get(name, "the checkpoint was made with a different config")
+        differs = next((d for d, (a, b) in enumerate(zip(value.shape, expected)) if a != b), None)
+        hint = SHAPE_HINTS.get((name, differs), "the checkpoint was made with a different config")
         raise ValueError(f"{source}: tensor {name!r} has shape {tuple(value.shape)}, the model expects "
                          f"{expected}; {hint}")
     param.set_data(Tensor(np.ascontiguousarray(value.T if transposed else value)).astype(param.dtype))

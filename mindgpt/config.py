@@ -6,6 +6,8 @@ transformers loads here and ours loads there. Keys this class does not know are 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from typing import Any
 
@@ -18,6 +20,9 @@ SUMMARY_ACTIVATIONS = (None, "tanh")
 # How a classifier's loss is computed, as in HF; None: regression for one label, else single-label.
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 TOKEN_ID_FIELDS = ("pad_token_id", "cls_token_id", "bos_token_id", "sep_token_id", "eos_token_id")
+DROPOUT_FIELDS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "classifier_dropout")
+BOOLEAN_FIELDS = ("summary_use_proj", "summary_proj_to_labels", "output_attentions", "output_hidden_states",
+                  "return_dict", "tie_word_embeddings")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's model: 117M parameters.
@@ -168,14 +173,22 @@ class GPTConfig:
             raise ValueError(
                 f"GPTConfig.summary_activation {self.summary_activation!r} is unknown; use None or 'tanh'"
             )
-        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "classifier_dropout"):
+        for name in DROPOUT_FIELDS:
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+            if not _is_number(value) or not 0 <= value < 1:
                 raise ValueError(f"GPTConfig.{name} is a dropout probability in [0, 1), got {value!r}")
-        if not isinstance(self.lm_coef, (int, float)) or self.lm_coef < 0:
-            raise ValueError(f"GPTConfig.lm_coef (λ in L3 = L2 + λ·L1) must be >= 0, got {self.lm_coef!r}")
-        if not self.layer_norm_epsilon > 0:
-            raise ValueError(f"GPTConfig.layer_norm_epsilon must be > 0, got {self.layer_norm_epsilon!r}")
+        if not _is_number(self.lm_coef) or self.lm_coef < 0:
+            raise ValueError(f"GPTConfig.lm_coef (λ in L3 = L2 + λ·L1) must be a finite number >= 0, got "
+                             f"{self.lm_coef!r}")
+        if not _is_number(self.layer_norm_epsilon) or self.layer_norm_epsilon <= 0:
+            raise ValueError(f"GPTConfig.layer_norm_epsilon must be a finite number > 0 (e.g. 1e-5), got "
+                             f"{self.layer_norm_epsilon!r}")
+        if not _is_number(self.initializer_range) or self.initializer_range < 0:
+            raise ValueError(f"GPTConfig.initializer_range (the initial weights' standard deviation) must be a "
+                             f"finite number >= 0 (GPT-1: 0.02), got {self.initializer_range!r}")
+        for name in BOOLEAN_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"GPTConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"GPTConfig.problem_type {self.problem_type!r} is unknown; use one of {PROBLEM_TYPES}")
         if self.problem_type == "single_label_classification" and self.num_labels == 1:
@@ -242,12 +255,19 @@ class GPTConfig:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike, **overrides: Any) -> "GPTConfig":
+        """A config.json; what is wrong with it is a ValueError that names the file."""
         try:
             with open(path, encoding="utf-8") as f:
                 values = json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path} is not valid JSON ({e}); is the config file truncated?") from e
-        return cls.from_dict(values, **overrides)
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} holds a JSON {type(values).__name__}, not an object of config fields "
+                             '(e.g. {"n_embd": 768, ...}); is it a config.json?')
+        try:
+            return cls.from_dict(values, **overrides)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         os.makedirs(directory, exist_ok=True)
@@ -259,6 +279,11 @@ class GPTConfig:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no {CONFIG_NAME} at {path}")
         return cls.from_json_file(path, **overrides)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite real number (numpy's too), not a bool: what the float fields hold."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _FIELDS = tuple(

@@ -11,7 +11,12 @@ import os
 import mindspore as ms
 from mindspore import Tensor, nn
 
+from .checkpoint import find_weights_file
+from .config import CONFIG_NAME, GPTConfig
+from .model import GPTForSequenceClassification, GPTLMHeadModel
+
 FORMATS = ("MINDIR",)
+HEADS = ("lm", "classifier")
 
 
 class Logits(nn.Cell):
@@ -26,6 +31,24 @@ class Logits(nn.Cell):
 
     def construct(self, input_ids, attention_mask):
         return self.model(input_ids, attention_mask)[self.at]
+
+
+def load_for_export(path: str | os.PathLike, head: str | None = None, allow_new_head: bool = False) -> nn.Cell:
+    """The model of a pretrained directory with the `head` to export (`lm` or `classifier`; default: the class
+    it was saved as). A head the checkpoint lacks would be exported with random weights: the export would
+    succeed and the model answer noise, so it is refused unless `allow_new_head`."""
+    if head is None:
+        config = GPTConfig.from_pretrained(os.path.join(find_weights_file(path)[0], CONFIG_NAME))
+        head = "classifier" if "OpenAIGPTForSequenceClassification" in (config.architectures or []) else "lm"
+    if head not in HEADS:
+        raise ValueError(f"head {head!r} is not one of {HEADS}")
+    cls = GPTForSequenceClassification if head == "classifier" else GPTLMHeadModel
+    model, info = cls.from_pretrained(path, output_loading_info=True)
+    if info["missing_keys"] and not allow_new_head:
+        raise ValueError(f"{os.fspath(path)} has no trained {head} head (it lacks {', '.join(info['missing_keys'])}):"
+                         " the export would score with random weights. Export a fine-tuned checkpoint, or pass "
+                         "--allow-new-head (allow_new_head=True) to export the untrained head anyway")
+    return model
 
 
 def export(model: nn.Cell, path: str | os.PathLike, batch_size: int | None = None, seq_len: int | None = None,

@@ -13,6 +13,7 @@ import functools
 import inspect
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 import mindspore as ms
@@ -260,12 +261,87 @@ class GPTPreTrainedModel(PretrainedMixin, nn.Cell):
         return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
     def check_inputs(self, arguments: dict) -> None:
-        """Refuse what the graph would silently misread: ids and embeddings at once, or neither."""
-        if (arguments.get("input_ids") is None) == (arguments.get("inputs_embeds") is None):
+        """Refuse, on the host and before the graph runs, what the graph would misread or fail on.
+
+        The token table's Gather reads a negative id as a row from the end (id -1 is id V-1, silently) and fails
+        on one past the end, after which graph mode refuses every later call of that shape until the process
+        restarts; the losses would score a negative label as another class. So each id-like input is checked
+        against what it indexes (min and max of a numpy copy) and every shape against input_ids'. The compiled
+        train step calls `construct` and skips this, so training pays nothing for it.
+        """
+        given = {name: value for name, value in arguments.items()
+                 if value is not None and name not in ("output_attentions", "output_hidden_states")}
+        for name, value in given.items():
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{name} must be a mindspore.Tensor, got a {type(value).__name__}; wrap it: "
+                                f"mindspore.Tensor({name})")
+        if ("input_ids" in given) == ("inputs_embeds" in given):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
-        if arguments.get("inputs_embeds") is not None and arguments["inputs_embeds"].shape[-1] != self.config.n_embd:
-            raise ValueError(f"inputs_embeds must end in n_embd={self.config.n_embd}, got shape "
-                             f"{tuple(arguments['inputs_embeds'].shape)}")
+        source = "input_ids" if "input_ids" in given else "inputs_embeds"
+        shape = self.input_shape(source, given[source])
+        against = f"{source} of shape {tuple(given[source].shape)}"
+        for name, (shapes, limit) in self.input_rules(shape, given).items():
+            if name in given:
+                check_input(name, given[name], against, shapes, limit)
+
+    def input_shape(self, name: str, value: Tensor) -> tuple:
+        """The [..., T] shape of the call (inputs_embeds' without its width), refused when empty or longer than
+        the context: past n_positions the position table has no row."""
+        n_embd, n = self.config.n_embd, self.config.n_positions
+        shape = tuple(value.shape)
+        if name == "inputs_embeds":
+            if len(shape) < 2 or shape[-1] != n_embd:
+                raise ValueError(f"inputs_embeds must end in n_embd={n_embd}, got shape {shape}")
+            shape = shape[:-1]
+        if not shape or 0 in shape:
+            raise ValueError(f"{name} has shape {tuple(value.shape)}: no tokens to run; pass at least one "
+                             "sequence of at least one token, shaped [batch, length]")
+        if shape[-1] > n:
+            raise ValueError(f"{name} holds sequences of {shape[-1]} tokens, more than the model's context of "
+                             f"n_positions={n}; truncate them to {n} tokens (e.g. tokenizer(texts, "
+                             f"truncation=True, max_length={n}))")
+        return shape
+
+    def input_rules(self, shape: tuple, given: dict) -> dict[str, tuple[tuple, IdRange | None]]:
+        """Per input: the shapes that fit a call of [..., T] `shape` and, for ids, the range of what they index.
+        Segment and position ids may be one row shared by the batch, as in HF."""
+        config, t = self.config, shape[-1]
+        tokens = IdRange(config.vocab_size, "the vocabulary [0, vocab_size={})", False,
+                         "ids from another tokenizer, or one with added tokens? model.resize_token_embeddings("
+                         "len(tokenizer)) grows the table; padding takes a real id (pad_token_id) and "
+                         "attention_mask 0")
+        row = (shape, (1, t), (t,))
+        rules = {
+            "input_ids": ((shape,), tokens),
+            "attention_mask": ((shape,), None),
+            "token_type_ids": (row, tokens._replace(fix="GPT-1 looks segment ids up in the token table, so they "
+                                                        "are token ids too (mindgpt.tasks writes 0 and 1)")),
+            "position_ids": (row, IdRange(config.n_positions, "the positions [0, n_positions={})", False,
+                                          "positions count from 0 within each sequence")),
+            "mc_token_ids": ((shape[:-1],), IdRange(t, "the sequence's positions [0, {})", False,
+                                                    "each choice is read at one of its own positions, e.g. its "
+                                                    "[EOS]")),
+            "mc_labels": ((shape[:-2], (math.prod(shape[:-2]),)),
+                          IdRange(shape[-2] if len(shape) > 1 else 1, "the choices [0, n_choices={})", True,
+                                  "a label is the index of the right choice, or -100 to leave the example out")),
+            "labels": ((shape,), IdRange(config.vocab_size, "the vocabulary [0, vocab_size={})", True,
+                                         "labels are the token ids to predict, or -100 to leave a position out")),
+        }
+        if isinstance(self, GPTForSequenceClassification) and "labels" in given:
+            rules["labels"] = self.label_rule(shape, given["labels"])
+        return rules
+
+    def label_rule(self, shape: tuple, labels: Tensor) -> tuple[tuple, IdRange | None]:
+        """A classifier's labels, by the loss `task_loss` picks: a class index (or -100) per row for
+        single-label, a number per row for one-output regression, [rows, num_labels] numbers otherwise."""
+        n, num_labels, problem = shape[0] if len(shape) > 1 else 1, self.config.num_labels, self.config.problem_type
+        if problem is None:  # float labels one per row are class indices in the wrong dtype, not multi-label
+            single = labels.dtype in INTEGER_DTYPES or tuple(labels.shape) in ((n,), (n, 1))
+            problem = "regression" if num_labels == 1 else "single_label_classification" if single else None
+        if problem == "single_label_classification":
+            return ((n,), (n, 1)), IdRange(num_labels, "the classes [0, num_labels={})", True,
+                                           "class indices count from 0; -100 leaves a row out of the loss")
+        return (((n,), (n, 1)) if num_labels == 1 else ((n, num_labels),)), None
 
     def config_values(self) -> tuple[tuple, tuple]:
         config = self.config
@@ -335,6 +411,39 @@ class GPTPreTrainedModel(PretrainedMixin, nn.Cell):
         self.config.vocab_size = rows
         self.config_seen = ((rows,) + self.config_seen[0][1:], self.config_seen[1])
         self.recompile()
+
+
+INTEGER_DTYPES = (ms.int8, ms.int16, ms.int32, ms.int64, ms.uint8, ms.uint16, ms.uint32, ms.uint64)
+
+
+class IdRange(NamedTuple):
+    """What an id-like model input indexes (see `GPTPreTrainedModel.check_inputs`)."""
+
+    high: int  # ids lie in [0, high)
+    what: str  # the range in words, formatted with `high`
+    ignore: bool  # -100 is allowed too: the losses skip it
+    fix: str
+
+
+def check_input(name: str, value: Tensor, against: str, shapes: tuple, limit: IdRange | None) -> None:
+    """Refuse an input whose shape is none of `shapes` or, for ids, a value outside `limit`: a ValueError naming
+    the input, the bad shape or value (and where it is), the limit and the fix; a TypeError for float ids."""
+    if tuple(value.shape) not in shapes:
+        allowed = " or ".join(str(s) for s in dict.fromkeys(shapes))
+        raise ValueError(f"{name} has shape {tuple(value.shape)}; to fit {against} it must be {allowed}")
+    if limit is None:
+        return
+    if value.dtype not in INTEGER_DTYPES:
+        raise TypeError(f"{name} must hold integers, got dtype {value.dtype}; cast it: "
+                        f"{name}.astype(mindspore.int32)")
+    ids = value.asnumpy()
+    counted = ids[ids != IGNORE_INDEX] if limit.ignore else ids
+    if counted.size == 0 or (counted.min() >= 0 and counted.max() < limit.high):
+        return
+    bad = counted.min() if counted.min() < 0 else counted.max()
+    at = tuple(int(i) for i in np.argwhere(ids == bad)[0])
+    where = f" at index {at}" if at else ""
+    raise ValueError(f"{name} holds {bad}{where}, outside {limit.what.format(limit.high)}; {limit.fix}")
 
 
 def new_rows(old: np.ndarray, n: int, mean_resizing: bool, initializer_range: float) -> np.ndarray:

@@ -23,6 +23,7 @@ put the classifier token into pretraining.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
@@ -173,7 +174,9 @@ class GPTTokenizer:
         files = set(os.listdir(directory))
         config = _read_json(os.path.join(directory, CONFIG_FILE)) if CONFIG_FILE in files else {}
         if TOKENIZER_FILE in files:
-            backend = Tokenizer.from_file(os.path.join(directory, TOKENIZER_FILE))
+            path = os.path.join(directory, TOKENIZER_FILE)
+            with _naming(path):
+                backend = Tokenizer.from_file(path)
         else:
             pair = next((p for p in VOCAB_FILES.values() if set(p) <= files), None)
             if pair is None:
@@ -181,7 +184,10 @@ class GPTTokenizer:
                     f"{directory!r} has no {TOKENIZER_FILE}, no GPT-1 vocab.json + merges.txt and "
                     "no GPT-2 encoder.json + vocab.bpe"
                 )
-            backend = _from_vocab_merges(*(os.path.join(directory, name) for name in pair))
+            vocab_file, merges_file = (os.path.join(directory, name) for name in pair)
+            _read_json(vocab_file)  # a broken vocabulary named as such; what the library then refuses is the merges'
+            with _naming(f"{merges_file} (with {vocab_file})"):
+                backend = _from_vocab_merges(vocab_file, merges_file)
             _restore_added_tokens(backend, config, directory)
         return cls(backend, {role: _content(config[role]) for role in ROLES if config.get(role) is not None})
 
@@ -286,12 +292,28 @@ class GPTTokenizer:
     def convert_ids_to_tokens(
         self, ids: int | Iterable[int], skip_special_tokens: bool = False
     ) -> str | None | list[str | None]:
-        """Token of an id, or tokens of a list of ids (None for an id outside the vocabulary, as HF)."""
+        """Token of an id, or tokens of a list of ids (None for an id outside the vocabulary, as HF: the None is
+        visible, unlike `decode`'s silent skip). A float id is a TypeError (see `_token_ids`)."""
         ids = _to_python(ids)
-        if isinstance(ids, numbers.Integral):
-            return self.backend.id_to_token(int(ids))
+        if isinstance(ids, numbers.Number):
+            return self.backend.id_to_token(self._token_ids([ids], in_vocabulary=False)[0])
         skipped = set(self.all_special_ids) if skip_special_tokens else set()
-        return [self.backend.id_to_token(int(i)) for i in ids if int(i) not in skipped]
+        return [self.backend.id_to_token(i) for i in self._token_ids(ids, in_vocabulary=False) if i not in skipped]
+
+    def _token_ids(self, ids: Iterable[Any], in_vocabulary: bool = True) -> list[int]:
+        """`ids` as python ints, refusing what decoding would silently get wrong: a float (logits or a float array
+        passed by mistake; whole-number floats too, as HF's decode refuses them) and, `in_vocabulary`, an id
+        outside the vocabulary, which the backend would leave out of the text."""
+        out, size = [], len(self)
+        for i in ids:
+            if not isinstance(i, numbers.Integral):
+                raise TypeError(f"token ids must be integers, got {i!r} ({type(i).__name__}); cast float ids "
+                                "first, e.g. ids.astype(int)")
+            if in_vocabulary and not 0 <= i < size:
+                raise ValueError(f"token id {i} is outside this tokenizer's vocabulary [0, {size}); were the "
+                                 "ids made by another tokenizer or model?")
+            out.append(int(i))
+        return out
 
     # --- encoding -----------------------------------------------------------------------------
     def __call__(
@@ -425,18 +447,18 @@ class GPTTokenizer:
         GPT-1 text comes back lower-cased with spaces around punctuation.
         """
         ids = _to_python(token_ids)
-        if isinstance(ids, numbers.Integral):
+        if isinstance(ids, numbers.Number):
             ids = [ids]
-        if ids and not isinstance(ids[0], numbers.Integral):
+        if ids and not isinstance(ids[0], numbers.Number):
             return self.batch_decode(ids, skip_special_tokens)
-        return self.backend.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+        return self.backend.decode(self._token_ids(ids), skip_special_tokens=skip_special_tokens)
 
     def batch_decode(self, sequences: Sequence[Sequence[int]], skip_special_tokens: bool = False) -> list[str]:
         """Texts of a batch of id sequences; one flat sequence gives a list of one text (as HF, which warns)."""
         sequences = _to_python(sequences)
-        if sequences and isinstance(sequences[0], numbers.Integral):
+        if sequences and isinstance(sequences[0], numbers.Number):
             sequences = [sequences]
-        rows = [[int(i) for i in _to_python(row)] for row in sequences]
+        rows = [self._token_ids(_to_python(row)) for row in sequences]
         return self.backend.decode_batch(rows, skip_special_tokens=skip_special_tokens)
 
     # --- saving -------------------------------------------------------------------------------
@@ -468,8 +490,28 @@ class GPTTokenizer:
 
 
 def _read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """A JSON object from a tokenizer file; a broken one is a ValueError naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); is the file truncated?") from e
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} holds a JSON {type(values).__name__}, not an object")
+    return values
+
+
+@contextlib.contextmanager
+def _naming(path: str):
+    """The tokenizers library's errors name no file (a bare Exception: "Merges text file invalid at line 1"):
+    re-raise them as a ValueError that names `path`."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as e:
+        raise ValueError(f"cannot read the tokenizer from {path}: {e}; is the file truncated or from "
+                         "another tokenizer?") from e
 
 
 def _content(token: str | dict) -> str:

@@ -1,4 +1,5 @@
 """save_pretrained / from_pretrained: formats, round trips, and clear errors for bad files."""
+import json
 import os
 import shutil
 
@@ -120,3 +121,52 @@ def test_bad_weights_format_is_rejected(tmp_path):
 def test_a_weights_file_path_works_too():
     model = GPTLMHeadModel.from_pretrained(os.path.join(HF_LM, "model.safetensors"))
     assert model.config.n_embd == 32
+
+
+def test_a_width_mismatch_says_n_embd_not_vocabulary(tmp_path):
+    from mindgpt.checkpoint import load_state, state_dict
+
+    model = GPTLMHeadModel(tiny())
+    state = state_dict(model)
+    state["transformer.tokens_embed.weight"] = np.zeros((40, 65), np.float32)
+    with pytest.raises(ValueError, match=r"'tokens_embed.weight' has shape \(40, 65\), the model expects \(40, 64\); "
+                                         r"n_embd differs"):
+        load_state(model, state)
+    GPTLMHeadModel(tiny(n_embd=32)).save_pretrained(tmp_path, weights_format="ckpt")
+    with pytest.raises(ValueError, match=r"\(40, 32\), the model expects \(40, 64\); n_embd differs"):
+        GPTLMHeadModel.from_pretrained(tmp_path, config=tiny())
+
+
+def test_a_path_to_the_config_file_loads_its_directory():
+    model = GPTLMHeadModel.from_pretrained(os.path.join(HF_LM, "config.json"))
+    assert model.config.n_embd == 32
+
+
+def index_checkpoint(tmp_path, weight_map):
+    """A sharded-layout copy of the HF fixture whose index has `weight_map`."""
+    target = copy_fixture(tmp_path)
+    os.rename(target / "model.safetensors", target / "model-00001-of-00001.safetensors")
+    (target / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return target
+
+
+def test_a_sharded_checkpoint_loads(tmp_path):
+    from safetensors.numpy import load_file
+
+    names = load_file(os.path.join(HF_LM, "model.safetensors"))
+    target = index_checkpoint(tmp_path, {name: "model-00001-of-00001.safetensors" for name in names})
+    np.testing.assert_array_equal(GPTLMHeadModel.from_pretrained(target)(tensor(IDS))[0].asnumpy(),
+                                  GPTLMHeadModel.from_pretrained(HF_LM)(tensor(IDS))[0].asnumpy())
+
+
+@pytest.mark.parametrize("weight_map,message", [
+    ({"h.0.attn.c_attn.weight": "../../etc/passwd"}, r"names the shard '../../etc/passwd'; shards must be "
+                                                     r".safetensors files beside the index"),
+    ({"h.0.attn.c_attn.weight": "/etc/passwd.safetensors"}, "names the shard '/etc/passwd.safetensors'"),
+    ({"h.0.attn.c_attn.weight": "model.safetensors.index.json"}, "names the shard 'model.safetensors.index.json'"),
+    (None, r'model.safetensors.index.json has no "weight_map" object'),
+])
+def test_a_bad_weights_index_is_a_clear_error(tmp_path, weight_map, message):
+    target = index_checkpoint(tmp_path, weight_map)
+    with pytest.raises(ValueError, match=message):
+        GPTLMHeadModel.from_pretrained(target)

@@ -1,9 +1,11 @@
-"""`python -m mindgpt generate | score | export` on a saved model + tokenizer directory.
+"""`python -m mindgpt generate | score | export` on a saved model + tokenizer directory, and the one-line errors
+every command prints for what a user can get wrong (settings, files, paths).
 
 MindSpore's device can be set once per process, so most tests call `main` in-process with the device set-up
 stubbed out (the test process already runs graph mode on CPU) and one runs the real command.
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -106,3 +108,48 @@ def test_generate_stops_where_the_model_opens_a_new_document(pretrained, tmp_pat
     printed = capsys.readouterr().out.strip()
     assert printed == tokenizer.decode(prompt + unstopped[:end], skip_special_tokens=True)
     assert printed != tokenizer.decode(prompt + unstopped, skip_special_tokens=True)
+
+
+def test_export_of_a_head_the_checkpoint_lacks_needs_allow_new_head(pretrained, tmp_path, capsys):
+    command = ["export", "--pretrained", pretrained, "--head", "classifier", "--output", str(tmp_path / "cls")]
+    with pytest.raises(SystemExit, match=r"^error: .* has no trained classifier head \(it lacks score.weight\)"):
+        main(command)
+    main(command + ["--allow-new-head"])
+    assert "GPTForSequenceClassification" in capsys.readouterr().out and (tmp_path / "cls.mindir").is_file()
+
+
+@pytest.mark.parametrize("error,message", [
+    (TypeError("ids must be integers"), "error: ids must be integers"),
+    (KeyError("model"), "error: missing key 'model' (a file without a field it needs?)"),
+    (PermissionError(13, "Permission denied", "weights.bin"), "error: Permission denied: weights.bin"),
+    (IsADirectoryError(21, "Is a directory", "config.json"), "error: Is a directory: config.json"),
+    (FloatingPointError("loss became nan"), "error: loss became nan"),
+    (ValueError("a library's message\n  over two lines"), "error: a library's message over two lines"),
+])
+def test_foreseeable_errors_print_one_line(monkeypatch, error, message):
+    def fail(_):
+        raise error
+
+    monkeypatch.setattr(cli, "load_lm", fail)
+    with pytest.raises(SystemExit) as exited:
+        main(["score", "--pretrained", "somewhere", "text"])
+    assert str(exited.value.code) == message
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["pretrain", "max_steps=abc"], "error: setting max_steps must be an integer, got 'abc'"),
+    (["pretrain", "resume=maybe"], "error: setting resume must be true or false, got 'maybe'"),
+    (["pretrain", "layer_norm_epsilon=small"], "error: GPTConfig.layer_norm_epsilon must be a finite number"),
+    (["finetune", "--config", os.path.join(ROOT, "configs", "finetune_mr.yaml"), "epochs=abc"],
+     "error: setting epochs must be an integer, got 'abc'"),
+])
+def test_bad_settings_stop_before_any_work(argv, message):
+    with pytest.raises(SystemExit, match=f"^{message}"):
+        main(argv)
+
+
+def test_a_config_json_that_is_a_list_is_one_line(pretrained, tmp_path):
+    shutil.copytree(pretrained, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "config.json").write_text("[]")
+    with pytest.raises(SystemExit, match=r"^error: .*config.json holds a JSON list, not an object of config fields"):
+        main(["score", "--pretrained", str(tmp_path), "text"])

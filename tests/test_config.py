@@ -48,6 +48,11 @@ def test_reads_a_transformers_config_json():
     (dict(resid_pdrop=-0.1), "resid_pdrop"),
     (dict(lm_coef=-1), "lm_coef"),
     (dict(eos_token_id=40478), "eos_token_id=40478 is not a token id"),
+    (dict(layer_norm_epsilon="1e-5"), r"layer_norm_epsilon must be a finite number > 0 \(e.g. 1e-5\), got '1e-5'"),
+    (dict(initializer_range=-0.02), "initializer_range .* must be a finite number >= 0 .*got -0.02"),
+    (dict(lm_coef=float("nan")), r"lm_coef \(λ in L3 = L2 \+ λ·L1\) must be a finite number >= 0, got nan"),
+    (dict(embd_pdrop=True), "embd_pdrop is a dropout probability"),
+    (dict(return_dict="yes"), "return_dict must be true or false, got 'yes'"),
 ])
 def test_validation_names_the_bad_field(fields, message):
     with pytest.raises(ValueError, match=message):
@@ -69,4 +74,14 @@ def test_presets():
 def test_truncated_config_file_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text('{"n_embd": 64, "n_he')
     with pytest.raises(ValueError, match="not valid JSON"):
+        GPTConfig.from_pretrained(tmp_path)
+
+
+def test_a_config_file_that_is_no_object_or_holds_a_bad_field_is_named(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"config.json holds a JSON list, not an object of config fields"):
+        GPTConfig.from_json_file(path)
+    path.write_text('{"layer_norm_epsilon": "small"}')
+    with pytest.raises(ValueError, match=r"config.json: GPTConfig.layer_norm_epsilon must be a finite number"):
         GPTConfig.from_pretrained(tmp_path)

@@ -6,7 +6,7 @@ from mindspore import nn
 
 from conftest import tensor
 from mindgpt import GPTConfig, GPTForSequenceClassification, GPTLMHeadModel
-from mindgpt.export import export
+from mindgpt.export import export, load_for_export
 
 EOS = 3
 
@@ -44,3 +44,14 @@ def test_fixed_shape_export_and_bad_options(tmp_path):
         export(model, tmp_path / "x", seq_len=21)
     with pytest.raises(ValueError, match="format 'ONNX' is not supported"):
         export(model, tmp_path / "x", file_format="ONNX")
+
+
+def test_a_head_the_checkpoint_lacks_is_refused_unless_allowed(tmp_path):
+    GPTLMHeadModel(config()).save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match=r"has no trained classifier head \(it lacks score.weight\).*--allow-new-head"):
+        load_for_export(tmp_path / "lm", "classifier")
+    assert isinstance(load_for_export(tmp_path / "lm", "classifier", allow_new_head=True),
+                      GPTForSequenceClassification)
+    assert type(load_for_export(tmp_path / "lm")) is GPTLMHeadModel
+    GPTForSequenceClassification(config()).save_pretrained(tmp_path / "cls")
+    assert isinstance(load_for_export(tmp_path / "cls"), GPTForSequenceClassification)  # the class it was saved as

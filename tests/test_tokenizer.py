@@ -386,3 +386,35 @@ def test_save_and_reload_keeps_the_calls(course, tmp_path):
     assert reloaded(texts, padding=True) == course(texts, padding=True)
     assert (len(reloaded), reloaded.vocab_size, reloaded.all_special_tokens) == (
         len(course), course.vocab_size, course.all_special_tokens)
+
+
+def test_decode_refuses_ids_it_would_silently_drop_or_truncate(course):
+    size = len(course)
+    with pytest.raises(ValueError, match=rf"token id {size} is outside this tokenizer's vocabulary \[0, {size}\)"):
+        course.decode([5, size])
+    with pytest.raises(ValueError, match=r"token id -1 is outside"):
+        course.batch_decode([[5, 6], [-1]])
+    with pytest.raises(TypeError, match=r"token ids must be integers, got 5.0 \(float\); cast float ids first"):
+        course.decode(np.array([5.0, 6.0]))  # whole-number floats too: they mean a float array slipped through
+    with pytest.raises(TypeError, match="got 5.7"):
+        course.convert_ids_to_tokens([5.7])
+    assert course.convert_ids_to_tokens([5, size]) == [course.convert_ids_to_tokens(5), None]  # HF's answer
+
+
+def broken_files(tmp_path, name, text):
+    """The GPT-1 fixture's files with `name` replaced by `text`."""
+    shutil.copytree(os.path.join(FIXTURE, "gpt1"), tmp_path, dirs_exist_ok=True)
+    (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("vocab.json", '{"a": 1, "b', r"vocab.json is not valid JSON"),
+    ("vocab.json", "[1, 2]", r"vocab.json holds a JSON list, not an object"),
+    ("merges.txt", "#version: 0.2\nnot-a-pair\n", r"merges.txt \(with .*vocab.json\): .*invalid at line 1"),
+    ("tokenizer.json", '{"version": "1.0", "model": {"type": "BP', r"from .*tokenizer.json: "),
+    ("tokenizer_config.json", "{", r"tokenizer_config.json is not valid JSON"),
+])
+def test_a_corrupt_tokenizer_file_is_named(tmp_path, name, text, message):
+    with pytest.raises(ValueError, match=message):
+        GPTTokenizer.from_pretrained(broken_files(tmp_path, name, text))

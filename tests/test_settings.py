@@ -1,0 +1,79 @@
+"""Run settings are checked when they load, before any data or model work: each value against its dataclass
+annotation and range, model fields by GPTConfig, the file itself for being a YAML mapping."""
+import glob
+import os
+
+import pytest
+
+from mindgpt.train.finetune import FinetuneSettings
+from mindgpt.train.settings import PretrainSettings, load_settings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = os.path.join(ROOT, "configs", "pretrain_tiny.yaml")
+MR = os.path.join(ROOT, "configs", "finetune_mr.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))))
+def test_every_shipped_config_passes_the_checks(path):
+    kind = FinetuneSettings if os.path.basename(path).startswith("finetune") else PretrainSettings
+    assert isinstance(load_settings(path, kind=kind)[0], kind)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("max_steps=abc", "setting max_steps must be an integer, got 'abc'"),
+    ("max_steps=2.5", "setting max_steps must be an integer, got 2.5"),
+    ("batch_size=0", "setting batch_size must be >= 1, got 0"),
+    ("save_every=0", "setting save_every must be >= 1, got 0"),
+    ("eval_every=0", "setting eval_every must be >= 1, got 0"),
+    ("log_every=-1", "setting log_every must be >= 1, got -1"),
+    ("resume=maybe", "setting resume must be true or false, got 'maybe'"),
+    ("resume=1", "setting resume must be true or false, got 1"),
+    ("lr=.nan", "setting lr must be a finite number, got nan"),
+    ("lr=0", "setting lr must be > 0, got 0"),
+    ("val_fraction=1", r"setting val_fraction must be in \(0, 1\), got 1"),
+    ("precision=fp64", "setting precision='fp64' is not one of auto, fp32, fp16, bf16; did you mean 'fp16'"),
+    ("model=huge", "setting model='huge' is not one of gpt1, small, tiny"),
+    ("output_dir=2024", "setting output_dir must be a string, got 2024; quote it to keep it text: output_dir: '2024'"),
+    ("tokenizer=[a]", r"setting tokenizer must be a string or null, got \['a'\]"),
+    ("layer_norm_epsilon=small", "GPTConfig.layer_norm_epsilon must be a finite number > 0"),
+    ("initializer_range=-1", "GPTConfig.initializer_range .* must be a finite number >= 0"),
+    ("n_layer=two", "GPTConfig.n_layer must be a positive integer, got 'two'"),
+])
+def test_bad_pretrain_settings_are_refused_at_load(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_settings(TINY, [override])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("epochs=abc", "setting epochs must be an integer, got 'abc'"),
+    ("epochs=0", "setting epochs must be >= 1, got 0"),
+    ("lm_coef=.nan", "setting lm_coef must be a finite number, got nan"),
+    ("from_scratch=yes please", "setting from_scratch must be true or false"),
+    ("buckets=[32, 0]", r"setting buckets must be a list of positive integers or null, got \[32, 0\]"),
+    ("warmup_fraction=2", r"setting warmup_fraction must be in \[0, 1\], got 2"),
+])
+def test_bad_finetune_settings_are_refused_at_load(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_settings(MR, [override], kind=FinetuneSettings)
+
+
+def test_good_values_load_with_their_types():
+    settings, model = load_settings(TINY, ["resume=true", "lr=1e-3", "lr_decay=linear", "grad_clip=0",
+                                           "tokenizer=null", "resid_pdrop=0.1"])
+    assert (settings.resume, settings.lr, settings.lr_decay, settings.grad_clip) == (True, 1e-3, "linear", 0)
+    assert settings.tokenizer is None and model["resid_pdrop"] == 0.1
+    settings, _ = load_settings(MR, ["buckets=[32, 64, 128]", "lr=1"], kind=FinetuneSettings)  # an int for a float
+    assert settings.buckets == [32, 64, 128] and settings.lr == 1
+
+
+def test_a_settings_file_that_is_no_mapping_or_no_yaml_is_named(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("- max_steps: 3\n")
+    with pytest.raises(ValueError, match=r"run.yaml holds a YAML list, not a mapping of setting: value"):
+        load_settings(str(path))
+    path.write_text("max_steps: [3\n")
+    with pytest.raises(ValueError, match=r"run.yaml is not valid YAML"):
+        load_settings(str(path))
+    with pytest.raises(ValueError, match=r"override 'corpus=\[a': the value is not valid YAML \(expected .* at "
+                                         r"line 1, column 3\)"):
+        load_settings(TINY, ["corpus=[a"])

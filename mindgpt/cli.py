@@ -70,18 +70,12 @@ def score(args: argparse.Namespace) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
-    from . import GPTForSequenceClassification, GPTLMHeadModel
-    from .config import GPTConfig
-    from .export import export as run
+    from .export import export as run, load_for_export
 
     set_up_device()
-    head = args.head
-    if head is None:  # what the checkpoint was saved as
-        architectures = getattr(GPTConfig.from_pretrained(args.pretrained), "architectures", None) or []
-        head = "classifier" if "OpenAIGPTForSequenceClassification" in architectures else "lm"
-    cls = GPTForSequenceClassification if head == "classifier" else GPTLMHeadModel
-    path = run(cls.from_pretrained(args.pretrained), args.output, args.batch_size, args.seq_len, args.format)
-    print(f"{cls.__name__} logits(input_ids, attention_mask) written to {path}; run it with "
+    model = load_for_export(args.pretrained, args.head, args.allow_new_head)
+    path = run(model, args.output, args.batch_size, args.seq_len, args.format)
+    print(f"{type(model).__name__} logits(input_ids, attention_mask) written to {path}; run it with "
           "mindspore.nn.GraphCell(mindspore.load(path))")
 
 
@@ -109,6 +103,8 @@ def add_inference_commands(commands) -> None:
     p.add_argument("--output", required=True, help="file to write (.mindir is added if missing)")
     p.add_argument("--head", choices=["lm", "classifier"],
                    help="which model to export (default: the class the checkpoint was saved as)")
+    p.add_argument("--allow-new-head", action="store_true",
+                   help="export a head the checkpoint lacks, randomly initialized (refused otherwise)")
     p.add_argument("--batch-size", type=int, help="fix the batch size (default: dynamic)")
     p.add_argument("--seq-len", type=int, help="fix the sequence length (default: dynamic, up to n_positions)")
     p.set_defaults(run=export)
@@ -121,6 +117,8 @@ def finetune(args: argparse.Namespace) -> None:
     settings, model_overrides = load_settings(args.config, args.overrides, kind=FinetuneSettings)
     set_up_device()
     summary = run(settings, model_overrides)
+    if not summary:  # not rank 0, which reports for every rank
+        return
     print(f"\nbest epoch {summary['best_epoch']} by validation {summary['metric']}; {summary_line(summary)}")
     print(f"model + tokenizer: {summary['best_dir']}  metrics: {settings.output_dir}/metrics.json  "
           f"predictions: {summary['predictions']}")
@@ -161,8 +159,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+    except FORESEEABLE as e:
+        sys.exit(f"error: {describe(e)}")
+
+
+# What bad settings, files and paths raise: the user gets one line, not a traceback.
+FORESEEABLE = (ValueError, TypeError, KeyError, OSError, ArithmeticError)
+
+
+def describe(error: BaseException) -> str:
+    """The error in one line: an OSError as its reason and path, a KeyError as the key a file lacked, a
+    library's several-line message joined."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    if isinstance(error, KeyError):
+        return f"missing key {error} (a file without a field it needs?)"
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""The MindSpore course's IMDB fine-tuning notebook (step_into_llm, lecture 3.GPT), every step before its
-Trainer, on mindgpt with only the imports and the checkpoint path changed: a `mindspore.dataset` pipeline that
-tokenizes in `map` and pads in `padded_batch`, HF's `add_special_tokens` and `resize_token_embeddings`, and
-`model(**batch).logits`. The checkpoint is an `openai-gpt`-like directory written by transformers
-(tests/fixtures/make_hf_fixture.py); the reviews are a small labelled stand-in for IMDB."""
+"""The MindSpore course's IMDB fine-tuning notebook (step_into_llm, lecture 3.GPT) on mindgpt with only the
+imports, the checkpoint path and the device changed: `load_dataset('imdb', split=[...])`, a `mindspore.dataset`
+pipeline that tokenizes in `map` and pads in `padded_batch`, HF's `add_special_tokens` and
+`resize_token_embeddings`, `Trainer`/`TrainingArguments`/`EvalPrediction`, and `model(**batch).logits`. The
+checkpoint is an `openai-gpt`-like directory written by transformers (tests/fixtures/make_hf_fixture.py)."""
 import os
 
 import mindspore
@@ -11,7 +11,8 @@ import pytest
 from mindspore.dataset import GeneratorDataset, transforms
 
 from conftest import FIXTURES
-from mindgpt import OpenAIGPTForSequenceClassification, OpenAIGPTTokenizer
+from mindgpt import EvalPrediction, OpenAIGPTForSequenceClassification, OpenAIGPTTokenizer, Trainer, TrainingArguments
+from mindgpt.data import load_dataset
 
 CHECKPOINT = os.path.join(FIXTURES, "hf_openai_gpt", "course")
 REVIEWS = [
@@ -87,3 +88,61 @@ def test_course_notebook_runs_up_to_the_trainer(context_mode):
             alone = model(input_ids=mindspore.Tensor(ids[mask > 0][None])).logits.asnumpy()
             np.testing.assert_allclose(alone[0], logits.asnumpy()[row], atol=1e-5)
     assert seen == val.get_dataset_size()
+
+
+class Accuracy:
+    """Stands in for `evaluate.load("accuracy")` (Hugging Face's metrics library, not part of mindgpt)."""
+
+    def compute(self, predictions, references):
+        return {"accuracy": float(np.mean(np.asarray(predictions) == np.asarray(references)))}
+
+
+def test_course_notebook_end_to_end(context_mode, tmp_path):
+    """Every cell, on 0.5% of IMDB's training reviews and one epoch."""
+    imdb_ds = load_dataset('imdb', split=['train', 'test'])
+    imdb_train = imdb_ds['train']
+    imdb_test = imdb_ds['test']
+    imdb_train, _ = imdb_train.split([0.005, 0.995])
+    imdb_test, _ = imdb_test.split([0.01, 0.99])
+    assert imdb_train.get_dataset_size() == 99
+
+    gpt_tokenizer = OpenAIGPTTokenizer.from_pretrained(CHECKPOINT)
+    special_tokens_dict = {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>"}
+    num_added_toks = gpt_tokenizer.add_special_tokens(special_tokens_dict)
+    imdb_train, imdb_val = imdb_train.split([0.7, 0.3])
+    dataset_train = process_dataset(imdb_train, gpt_tokenizer, shuffle=True)
+    dataset_val = process_dataset(imdb_val, gpt_tokenizer)
+    dataset_test = process_dataset(imdb_test, gpt_tokenizer)
+    next(dataset_train.create_tuple_iterator())
+
+    metric = Accuracy()
+
+    def compute_metrics(eval_pred: EvalPrediction):
+        logits, labels = eval_pred
+        predictions = np.argmax(logits, axis=-1)
+        return metric.compute(predictions=predictions, references=labels)
+
+    model = OpenAIGPTForSequenceClassification.from_pretrained(CHECKPOINT, num_labels=2)
+    model.config.pad_token_id = gpt_tokenizer.pad_token_id
+    model.resize_token_embeddings(model.config.vocab_size + num_added_toks)
+    training_args = TrainingArguments(str(tmp_path / "output" / "gpt"), per_device_train_batch_size=1,
+                                      per_device_eval_batch_size=1, learning_rate=2e-5, num_train_epochs=1,
+                                      logging_steps=200, evaluation_strategy='epoch', save_strategy='epoch')
+    trainer = Trainer(model=model, train_dataset=dataset_train, eval_dataset=dataset_val,
+                      compute_metrics=compute_metrics, args=training_args)
+    result = trainer.train()
+    assert result.global_step == dataset_train.get_dataset_size() and result.metrics["train_graphs"] <= 3
+
+    def evaluate_fn(model, test_dataset):
+        epoch_acc, step_total = 0, 0
+        model.set_train(False)
+        for batch in test_dataset.create_dict_iterator():
+            label = batch.pop('labels')
+            logits = model(**batch).logits
+            epoch_acc += metric.compute(predictions=np.argmax(logits.asnumpy(), axis=-1),
+                                        references=label.asnumpy())['accuracy']
+            step_total += 1
+        return epoch_acc / step_total
+
+    acc = evaluate_fn(model, dataset_test)
+    assert 0.0 <= acc <= 1.0 and (tmp_path / "output" / "gpt" / f"checkpoint-{result.global_step}").is_dir()

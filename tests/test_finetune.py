@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import mindspore
 import numpy as np
 import pytest
 
@@ -25,6 +26,7 @@ SMALL = dict(data_dir=DATA_DIR, max_train_examples=48, max_eval_examples=24, bat
 def save_backbone(directory, tokenizer, **config):
     """A tiny untrained GPTLMHeadModel with `tokenizer`, saved as a pretraining run saves it."""
     config = GPTConfig.from_preset("tiny", vocab_size=len(tokenizer), n_positions=64, **config)
+    mindspore.set_seed(1234)  # not fine-tuning's seed: a model built "from scratch" must differ from it
     GPTLMHeadModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return str(directory)
@@ -163,3 +165,40 @@ def test_settings_errors_name_the_fix(pretrained):
         ft.load_data(ft.FinetuneSettings(**SMALL, task="similarity"))
     with pytest.raises(ValueError, match="buckets=\\[16\\] must include a length >= max_length=32"):
         ft.buckets_for(ft.FinetuneSettings(**{**SMALL, "buckets": [16]}))
+
+
+def test_two_msrun_workers_match_one_process_on_the_combined_batch(pretrained, tmp_path):
+    """Each rank trains on its half of every batch; dropout off, whose masks depend on a row's place in its batch,
+    and λ = 0: the auxiliary LM loss is a mean over each rank's tokens, and the halves hold different numbers.
+
+    Adam's first updates are ±lr wherever a gradient is about 0, and there the two orders of summing (two
+    half-batch means averaged, or one mean) differ in their last bits: such weights may differ by ~2·lr, so the
+    two models are compared by what they compute, which those directions do not move."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = {**SMALL, "max_train_examples": 32, "lr": 6.25e-5, "lm_coef": 0.0, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
+                "classifier_dropout": 0.0, "pretrained": pretrained}
+    overrides = [f"{k}={json.dumps(v)}" for k, v in settings.items()]
+    env = {**os.environ, "DEVICE_TARGET": "CPU", "PYTHON": sys.executable, "LOG_DIR": str(tmp_path / "logs"),
+           "MASTER_PORT": str(port), "GLOG_v": "3"}
+    result = subprocess.run(["bash", "scripts/run_distributed_finetune.sh", "2", "configs/finetune_mr.yaml",
+                             f"output_dir={tmp_path / 'dp'}", *overrides], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    logs = {r: (tmp_path / "logs" / f"worker_{r}.log").read_text() for r in (0, 1)}
+    assert result.returncode == 0, result.stdout[-2000:] + logs[0][-2000:] + logs[1][-2000:]
+    digests = [line.split()[-1] for r in (0, 1) for line in logs[r].splitlines() if f"rank {r}: weights" in line]
+    assert len(digests) == 2 and digests[0] == digests[1]
+
+    single = subprocess.run([sys.executable, "-m", "mindgpt", "finetune", "--config", "configs/finetune_mr.yaml",
+                             f"output_dir={tmp_path / 'single'}", *overrides], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    ids = ft.collator(GPTTokenizer.from_pretrained(tmp_path / "dp" / "best"), ft.load_data(ft.FinetuneSettings(**SMALL)),
+                      ft.FinetuneSettings(**SMALL))(load_labelled("mr", DATA_DIR).splits["test"][:16])
+    logits = [GPTForSequenceClassification.from_pretrained(tmp_path / run / "best")(
+        mindspore.Tensor(ids["input_ids"]), mindspore.Tensor(ids["attention_mask"])).logits.asnumpy()
+        for run in ("single", "dp")]
+    np.testing.assert_allclose(logits[1], logits[0], atol=1e-5)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import mindspore as ms
 import numpy as np
 
+from ..checkpoint import weights_digest
 from ..config import GPTConfig
 from ..data.datasets import LabelledData, load_labelled
 from ..data.pipeline import task_collator, validate_records
@@ -243,7 +244,7 @@ def training_arguments(settings: FinetuneSettings, metric: str) -> TrainingArgum
 
 def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """Train with the Trainer for `epochs`, keep the best epoch by validation `metric`, then report on test."""
-    rank, _ = init_data_parallel()
+    rank, _ = init_data_parallel()  # before the model: its gradients are reduced over the ranks
     data = load_data(settings)
     metric = selection_metric(settings, data)
     model, tokenizer = build_model(settings, data, model_overrides)
@@ -265,6 +266,8 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
                       compute_metrics=metrics_for(data), data_collator=collate, processing_class=tokenizer)
     result = trainer.train(resume_from_checkpoint=settings.resume or None)
     trainer.save_model(out / BEST_DIR)
+    if trainer.world > 1:
+        print(f"rank {rank}: weights sha256 {weights_digest(model)}", flush=True)  # replicas must agree
     epochs = epoch_history(trainer.state.log_history, metric)
     best = max(epochs, key=lambda e: e["validation"][metric])
     extra = {"pretrained": settings.pretrained, "from_scratch": settings.from_scratch, "lm_coef": settings.lm_coef,

@@ -13,7 +13,9 @@ same arguments, `train()` returning `TrainOutput`, `evaluate()` returning `eval_
   and `state.json` (the loop's position, log history, best metric), written atomically. Each epoch's batch order is
   a function of (seed, epoch), so a run killed at any point and resumed ends on the unbroken run's weights.
 - Under a data-parallel launch (msrun, rank table) every rank reads the same batches and trains on its slice of
-  each: the gradients are averaged, so ranks end bit-identical to one process on the whole batch. Every rank
+  each: the gradients are averaged, so ranks end bit-identical to each other and equal to one process on the whole
+  batch (to the last bits of the sums; a loss averaged over tokens, like the auxiliary LM loss, is averaged per
+  rank first, as in every data-parallel trainer). Every rank
   evaluates the whole evaluation set, so its metrics are the whole split's; rank 0 writes the files.
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tqdm import tqdm
 
 from ..checkpoint import load_state, read_weights, find_weights_file
 from ..model import IGNORE_INDEX, GPTDoubleHeadsModel
-from .distributed import init_data_parallel
+from .distributed import barrier, init_data_parallel
 from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
 from .run import (MetricsLog, cast_for_training, checkpoints, load_train_state, precision_for, restores_host_thread,
@@ -507,13 +509,14 @@ class Trainer:
                         f"mindgpt Trainer: {type(self.model).__name__}")
 
     def save_checkpoint(self, optimizer) -> None:
-        """`checkpoint-<step>/`: the model and tokenizer in HF's layout, plus what resuming needs."""
-        if self.rank != 0:
-            return
-        best = self.state.best_model_checkpoint
-        save_train_state(self.output_dir, self.state.global_step, self.model, optimizer,
-                         {"trainer_state": dataclasses.asdict(self.state)}, self.args.save_total_limit,
-                         CHECKPOINT_NAME, self.save_model, protect=(Path(best),) if best else ())
+        """`checkpoint-<step>/`: the model and tokenizer in HF's layout, plus what resuming needs. Rank 0 writes
+        it; every rank waits until it is complete (the best one may be read back at the end)."""
+        if self.rank == 0:
+            best = self.state.best_model_checkpoint
+            save_train_state(self.output_dir, self.state.global_step, self.model, optimizer,
+                             {"trainer_state": dataclasses.asdict(self.state)}, self.args.save_total_limit,
+                             CHECKPOINT_NAME, self.save_model, protect=(Path(best),) if best else ())
+        barrier(self.world)
         self.event("on_save")
 
     def save_model(self, output_dir: str | Path | None = None) -> None:

@@ -167,6 +167,15 @@ def test_settings_errors_name_the_fix(pretrained):
         ft.buckets_for(ft.FinetuneSettings(**{**SMALL, "buckets": [16]}))
 
 
+def test_overwrite_reaches_the_trainer():
+    from mindgpt.train.settings import load_settings
+
+    settings, _ = load_settings(os.path.join(ROOT, "configs", "finetune_mr.yaml"), ["overwrite=true"],
+                                kind=ft.FinetuneSettings)
+    assert ft.training_arguments(settings, "accuracy").overwrite_output_dir is True
+    assert ft.training_arguments(ft.FinetuneSettings(), "accuracy").overwrite_output_dir is False
+
+
 def test_two_msrun_workers_match_one_process_on_the_combined_batch(pretrained, tmp_path):
     """Each rank trains on its half of every batch; dropout off, whose masks depend on a row's place in its batch,
     and λ = 0: the auxiliary LM loss is a mean over each rank's tokens, and the halves hold different numbers.

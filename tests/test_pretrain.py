@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -30,14 +31,30 @@ def corpus(tmp_path_factory):
     return str(folder)
 
 
+def pretrain_arguments(corpus, out, *overrides):
+    return ["pretrain", "--config", TINY, f"corpus={corpus}", f"output_dir={out}", f"data_dir={out}/../data",
+            *overrides]
+
+
 def run_pretrain(corpus, out, *overrides, wait=True):
-    command = [sys.executable, "-m", "mindgpt", "pretrain", "--config", TINY, f"corpus={corpus}",
-               f"output_dir={out}", f"data_dir={out}/../data", *overrides]
+    command = [sys.executable, "-m", "mindgpt", *pretrain_arguments(corpus, out, *overrides)]
     if not wait:
         return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
+
+
+def refused(command):
+    """The one `error:` line a run that must not start prints (and nothing else on stderr)."""
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "GLOG_v": "3"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result.stderr.strip().splitlines()[-1]
+
+
+def refused_pretrain(corpus, out, *overrides):
+    return refused([sys.executable, "-m", "mindgpt", *pretrain_arguments(corpus, out, *overrides)])
 
 
 def weights(out):
@@ -125,6 +142,56 @@ def test_killed_run_resumes_to_the_same_end(corpus, tmp_path):
         np.testing.assert_allclose(b[name], a[name], atol=1e-6, err_msg=name)
     records = [json.loads(line) for line in (broken / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(1, 31))
+
+
+def test_an_output_folder_holds_one_run(corpus, tmp_path):
+    """Two runs at once, a new run over a finished one, a resume under other settings or past max_steps: each is
+    refused in one line that says why, and leaves the run in the folder as it was."""
+    out = tmp_path / "run"
+    first = run_pretrain(corpus, out, "max_steps=4", "save_every=2", wait=False)
+    deadline = time.time() + 300
+    while not ((out / ".lock").is_file() and (out / ".lock").read_text()) and time.time() < deadline:
+        time.sleep(0.02)
+    line = refused_pretrain(corpus, out, "max_steps=4")
+    assert line.startswith(f"error: {out} is in use by another run (process {first.pid} on ")
+    assert first.wait(timeout=600) == 0
+    finished = (out / "metrics.jsonl").read_text()
+
+    assert refused_pretrain(corpus, out, "max_steps=2") == (
+        f"error: {out} holds another run (checkpoints up to step_00000004, metrics.jsonl): continue it with "
+        "resume=true, replace it with overwrite=true, or choose another output folder")
+    line = refused_pretrain(corpus, out, "max_steps=6", "resume=true", "lr=1e-3")
+    assert "written by a run with other settings (lr: 0.003 in the checkpoint, 0.001 now)" in line
+    line = refused_pretrain(corpus, out, "max_steps=2", "resume=true")
+    assert "step_00000004 is at step 4, past the 2 steps this run trains" in line
+    assert (out / "metrics.jsonl").read_text() == finished
+    assert sorted(os.listdir(out / "checkpoints")) == ["step_00000002", "step_00000004"]
+
+    run_pretrain(corpus, out, "max_steps=3", "overwrite=true")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert os.listdir(out / "checkpoints") == ["step_00000003"]
+
+
+FULL_DISK = textwrap.dedent("""
+    import errno, sys
+    import mindspore
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    mindspore.save_checkpoint = full
+    from mindgpt.cli import main
+    main(sys.argv[1:])
+""")
+
+
+def test_a_full_disk_ends_the_run_with_one_line(corpus, tmp_path):
+    out = tmp_path / "run"
+    line = refused([sys.executable, "-c", FULL_DISK, *pretrain_arguments(corpus, out, "max_steps=4", "save_every=2")])
+    assert line.startswith(f"error: no space left on the disk holding {out} (")
+    assert "one checkpoint needs about 1.6 MB (the model's and optimizer's parameters)" in line
+    assert os.listdir(out / "checkpoints") == [], "no half-written checkpoint is left behind"
 
 
 def free_port():

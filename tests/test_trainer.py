@@ -125,6 +125,36 @@ def test_double_heads_train_on_choices_with_the_auxiliary_lm(tmp_path):
     assert "eval_accuracy" in metrics and np.isfinite(metrics["eval_loss"])
 
 
+def test_an_output_dir_holds_one_run_and_resume_survives_a_damaged_checkpoint(tmp_path, caplog):
+    model, _, dataset_train, _ = course_model_and_data()
+
+    def trainer(**kwargs):
+        args = TrainingArguments(str(tmp_path), num_train_epochs=1, save_steps=2, disable_tqdm=True, **kwargs)
+        return Trainer(model, args, train_dataset=dataset_train)
+
+    assert trainer().train().global_step == 5
+    with pytest.raises(FileExistsError, match=r"holds another run \(checkpoints up to checkpoint-4, metrics.jsonl\): "
+                                              r"continue it with resume_from_checkpoint=True \(finetune: "
+                                              r"resume=true\), replace it with overwrite_output_dir=True"):
+        trainer().train()
+    with pytest.raises(ValueError, match=r"exclude each other"):
+        trainer(overwrite_output_dir=True).train(resume_from_checkpoint=True)
+    with pytest.raises(ValueError, match=r"checkpoint-4 was written by a run with other settings \(learning_rate: "
+                                         r"5e-05 in the checkpoint, 0.001 now\)"):
+        trainer(learning_rate=1e-3).train(resume_from_checkpoint=True)
+
+    weights = tmp_path / "checkpoint-4" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF  # a flipped bit in the newest checkpoint's weights
+    weights.write_bytes(bytes(data))
+    caplog.clear()
+    resumed = trainer().train(resume_from_checkpoint=True)
+    assert resumed.global_step == 5 and resumed.metrics["train_steps_per_second"] > 0
+    (warning,) = [r.getMessage() for r in caplog.records if "checkpoint" in r.getMessage()]
+    assert "checkpoint-4 (model.safetensors does not match its sha256" in warning
+    assert warning.endswith("resuming from checkpoint-2")
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(eval_strategy="sometimes"), "eval_strategy='sometimes'"),
     (dict(lr_scheduler_type="polynomial"), "lr_scheduler_type='polynomial'"),

@@ -49,9 +49,10 @@ class FinetuneSettings:
 
     pretrained: str | None = None  # a mindgpt pretraining output (…/final) or an HF openai-gpt directory
     from_scratch: bool = False  # the pretrained directory's shapes and tokenizer, but random weights
-    dataset: str = "mr"  # mr, bbc, tweets, lee, shakespeare_next_line or custom (see data/datasets.py)
+    dataset: str = "mr"  # mr, imdb, bbc, tweets, lee, shakespeare_next_line or custom (see data/datasets.py)
     data_path: str | None = None  # custom: a .csv/.jsonl file or a folder with train/validation/test files
     task: str | None = None  # custom pairs only: entailment or similarity instead of the inferred task
+    kind: str | None = None  # custom only: classification or regression when the labels leave it open
     data_dir: str = "data_cache"
     split_seed: int = 0
     val_fraction: float = 0.1
@@ -63,8 +64,9 @@ class FinetuneSettings:
     max_length: int = 128  # tokens per row, specials included; at most the model's n_positions
     buckets: list[int] | None = None  # padded lengths; default 32, 64, ... below max_length, and max_length
     epochs: int = 3
-    max_steps: int = -1  # > 0: stop after this many updates (quick runs), whatever `epochs` says
+    max_steps: int | None = None  # stop after this many updates (quick runs), whatever `epochs` says
     resume: bool = False  # continue from the newest checkpoint-<step> in output_dir
+    overwrite: bool = False  # replace the run in output_dir (its checkpoints and logs); else it is refused
     batch_size: int = 32  # examples per optimizer step
     grad_accum: int = 1  # micro-batches per step, when batch_size does not fit in memory at once
     eval_batch_size: int = 64
@@ -85,7 +87,7 @@ class FinetuneSettings:
 def load_data(settings: FinetuneSettings) -> LabelledData:
     """The dataset's cached splits; `task` may re-read custom text pairs as entailment or similarity."""
     data = load_labelled(settings.dataset, settings.data_dir, settings.split_seed, settings.val_fraction,
-                         settings.test_fraction, settings.data_path, settings.n_choices)
+                         settings.test_fraction, settings.data_path, settings.n_choices, settings.kind)
     if settings.task is None or settings.task == data.task:
         return data
     pair_tasks = ("entailment", "similarity")
@@ -233,13 +235,14 @@ def training_arguments(settings: FinetuneSettings, metric: str) -> TrainingArgum
                          f"micro-batches and each of them over {world} rank(s)")
     return TrainingArguments(
         output_dir=settings.output_dir, learning_rate=settings.lr, num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps, warmup_ratio=settings.warmup_fraction, lr_scheduler_type=settings.lr_decay,
+        max_steps=settings.max_steps or -1, warmup_ratio=settings.warmup_fraction, lr_scheduler_type=settings.lr_decay,
         weight_decay=settings.weight_decay, max_grad_norm=settings.grad_clip,
         gradient_accumulation_steps=settings.grad_accum, per_device_train_batch_size=rows // world,
         per_device_eval_batch_size=settings.eval_batch_size, logging_steps=settings.log_every,
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
         metric_for_best_model=metric, greater_is_better=True, seed=settings.seed, fp16=precision == "fp16",
-        bf16=precision == "bf16", length_buckets=buckets_for(settings), dataloader_drop_last=True)
+        bf16=precision == "bf16", length_buckets=buckets_for(settings), dataloader_drop_last=True,
+        overwrite_output_dir=settings.overwrite)
 
 
 def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
@@ -254,9 +257,6 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
         raise ValueError(f"{len(train)} training examples make no full batch of batch_size={settings.batch_size}")
     out = Path(settings.output_dir)
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "settings.json", json.dumps({**dataclasses.asdict(settings), **model_overrides},
-                                                            indent=2))
         print(f"mindgpt finetune: {data.name} ({data.task}, {data.num_labels} label(s)), {len(train)} train / "
               f"{len(validation)} validation examples, {settings.epochs} epochs of {len(train) // settings.batch_size}"
               f" steps, λ={settings.lm_coef}, {'from scratch' if settings.from_scratch else settings.pretrained}")
@@ -265,6 +265,9 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
     trainer = Trainer(model, training_arguments(settings, metric), train_dataset=train, eval_dataset=validation,
                       compute_metrics=metrics_for(data), data_collator=collate, processing_class=tokenizer)
     result = trainer.train(resume_from_checkpoint=settings.resume or None)
+    if rank == 0:  # once the Trainer holds the folder: a refused second run must not touch it
+        atomic_write_text(out / "settings.json", json.dumps({**dataclasses.asdict(settings), **model_overrides},
+                                                            indent=2))
     trainer.save_model(out / BEST_DIR)
     if trainer.world > 1:
         print(f"rank {rank}: weights sha256 {weights_digest(model)}", flush=True)  # replicas must agree

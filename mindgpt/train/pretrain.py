@@ -1,15 +1,15 @@
 """Pretraining with the language-model objective L1: corpus → tokenizer → shards → graph-mode training.
 
 Everything a run needs is derived from its settings, so a killed run restarted with `resume=true`
-continues from its newest checkpoint (weights, Adam state, step and LR position; batches are a function of
-the step) and ends where an unbroken run ends. Rank 0 writes all files; every rank trains.
+continues from its newest intact checkpoint (weights, Adam state, step and LR position; batches are a function
+of the step) and ends where an unbroken run ends. The output folder holds one run: another run into it is refused
+unless it resumes (under the same settings) or overwrites it. Rank 0 writes all files; every rank trains.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import logging
 import math
 import time
 from pathlib import Path
@@ -30,12 +30,20 @@ from ..tokenizer import GPTTokenizer
 from .distributed import barrier, init_data_parallel
 from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
-from .run import (MetricsLog, cast_for_training, checkpoints, load_train_state, precision_for, restores_host_thread,
-                  save_train_state, yield_host_thread)
+from .run import (METRICS_FILE, PREFIX, MetricsLog, RunLayout, cast_for_training, claim_output_dir,
+                  disk_full_reported, precision_for, restores_host_thread, resume_train_state, save_train_state,
+                  yield_host_thread)
 from .settings import PretrainSettings
 from .step import make_train_step
 
-logger = logging.getLogger("mindgpt")
+# A run's files in output_dir; `overwrite=true` clears them (and the checkpoints) before a new run.
+LAYOUT = RunLayout("checkpoints", PREFIX + "{:08d}", (METRICS_FILE, "loss.png", "summary.json", "final"),
+                   "resume=true", "overwrite=true")
+# Settings that shape a run's updates: a checkpoint is resumed only under the same values (and the same model
+# config and compute precision). max_steps may change (the LR schedule follows the new length; a checkpoint past
+# it is refused), and so may evaluation, logging, saving and the sample.
+SHAPING_SETTINGS = ("corpus", "tokenizer", "val_fraction", "block_size", "batch_size", "grad_accum", "lr", "min_lr",
+                    "warmup_steps", "lr_decay", "weight_decay", "grad_clip", "seed")
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -147,23 +155,35 @@ def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dic
         raise ValueError(f"batch_size={settings.batch_size} must split evenly over {world} ranks and "
                          f"grad_accum={settings.grad_accum} micro-batches")
     out = Path(settings.output_dir)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "settings.json").write_text(json.dumps(
-            {**dataclasses.asdict(settings), **model_overrides}, indent=2))
-    tokenizer, shards = prepare_data(settings, rank, world)
-    model = build_model(settings, model_overrides, tokenizer)
-    lrs = lr_schedule(settings.lr, settings.max_steps, settings.warmup_steps, settings.lr_decay, settings.min_lr)
-    optimizer = build_optimizer(model, lrs, settings.weight_decay)
+    with claim_output_dir(out, LAYOUT, settings.resume, settings.overwrite, writer=rank == 0):
+        if rank == 0:
+            (out / "settings.json").write_text(json.dumps(
+                {**dataclasses.asdict(settings), **model_overrides}, indent=2))
+        tokenizer, shards = prepare_data(settings, rank, world)
+        model = build_model(settings, model_overrides, tokenizer)
+        lrs = lr_schedule(settings.lr, settings.max_steps, settings.warmup_steps, settings.lr_decay, settings.min_lr)
+        optimizer = build_optimizer(model, lrs, settings.weight_decay)
+        with disk_full_reported(out, LAYOUT, model, optimizer):
+            metrics = train(settings, model, optimizer, lrs, tokenizer, shards, precision, rank, world)
+            return finish(model, tokenizer, shards, settings, metrics, rank, world)
+
+
+def shaping_settings(settings: PretrainSettings, model: GPTLMHeadModel, precision: str) -> dict[str, Any]:
+    """What a checkpoint must share with the run that resumes it (see SHAPING_SETTINGS)."""
+    return {"model": model.config.to_dict(), "precision": precision,
+            **{name: getattr(settings, name) for name in SHAPING_SETTINGS}}
+
+
+def train(settings: PretrainSettings, model: GPTLMHeadModel, optimizer: ms.nn.Optimizer, lrs: np.ndarray,
+          tokenizer: GPTTokenizer, shards: TokenShards, precision: str, rank: int, world: int) -> MetricsLog:
+    """The steps from the newest checkpoint (`resume`) or the start to max_steps; rank 0 logs and saves."""
+    out, rows = Path(settings.output_dir), settings.batch_size // world
     trained, scaler = cast_for_training(model, precision)
     step_fn = make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler)
-
-    start = 0
-    saved = checkpoints(out / "checkpoints")
-    if settings.resume and saved:
-        start = load_train_state(saved[-1], model, optimizer)["step"]
-        logger.info("resumed from %s at step %d", saved[-1], start)
-    metrics = MetricsLog(out / "metrics.jsonl", start, enabled=rank == 0)
+    run = shaping_settings(settings, model, precision)
+    state = resume_train_state(out, LAYOUT, model, optimizer, run, settings.max_steps) if settings.resume else None
+    start = state["step"] if state else 0
+    metrics = MetricsLog(out / METRICS_FILE, start, enabled=rank == 0)
     model.set_train(True)
     n_params = sum(p.size for p in model.trainable_params())
     if rank == 0:
@@ -194,9 +214,10 @@ def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dic
                         val_ppl=f"{math.exp(val_loss):.1f}" if math.isfinite(val_loss) else "-")
         bar.update(1)
         if rank == 0 and (done % settings.save_every == 0 or done == settings.max_steps):
-            save_train_state(out / "checkpoints", done, model, optimizer, {"loss": loss}, settings.keep_checkpoints)
+            save_train_state(out / LAYOUT.checkpoints, done, model, optimizer, {"loss": loss, "run": run},
+                             settings.keep_checkpoints)
     bar.close()
-    return finish(model, tokenizer, shards, settings, metrics, rank, world)
+    return metrics
 
 
 def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, settings: PretrainSettings,
@@ -219,7 +240,7 @@ def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, 
     sample_ids = generate(model, [prompt], max_new_tokens=min(settings.sample_tokens, room), do_sample=True,
                           top_k=40, seed=settings.seed)[0]
     summary = {"val_loss": val_loss, "val_ppl": math.exp(val_loss), "unigram_ppl": shards.unigram_perplexity(),
-               "final_dir": str(final), "loss_plot": str(out / "loss.png"), "metrics": str(out / "metrics.jsonl"),
+               "final_dir": str(final), "loss_plot": str(out / "loss.png"), "metrics": str(out / METRICS_FILE),
                "sample": tokenizer.decode(sample_ids, skip_special_tokens=True)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

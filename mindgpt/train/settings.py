@@ -50,7 +50,8 @@ class PretrainSettings:
     log_every: int = 10
     save_every: int = 100
     keep_checkpoints: int = 3
-    resume: bool = False
+    resume: bool = False  # continue the run in output_dir from its newest intact checkpoint
+    overwrite: bool = False  # replace the run in output_dir (its checkpoints and logs); else it is refused
     sample_prompt: str = "ROMEO:"
     sample_tokens: int = 48
 
@@ -106,7 +107,7 @@ RANGES = {
     "classifier_dropout": "in [0, 1)",
 }
 CHOICES = {"model": tuple(PRESETS), "lr_decay": ("cosine", "linear", "constant"),
-           "precision": ("auto", "fp32", "fp16", "bf16")}
+           "precision": ("auto", "fp32", "fp16", "bf16"), "kind": ("classification", "regression")}
 # How each type a settings dataclass annotates is checked and named. An int serves a float setting (lr: 1);
 # a bool is no number, and YAML's true/false is the only bool (`resume=maybe` is a string).
 TYPES = {

@@ -21,7 +21,6 @@ same arguments, `train()` returning `TrainOutput`, `evaluate()` returning `eval_
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import time
 from pathlib import Path
@@ -37,15 +36,22 @@ from ..model import IGNORE_INDEX, GPTDoubleHeadsModel
 from .distributed import barrier, init_data_parallel
 from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
-from .run import (MetricsLog, cast_for_training, checkpoints, load_train_state, precision_for, restores_host_thread,
-                  save_train_state, yield_host_thread)
+from .run import (METRICS_FILE, MetricsLog, RunLayout, cast_for_training, claim_output_dir, disk_full_reported,
+                  precision_for, restores_host_thread, resume_train_state, save_train_state, yield_host_thread)
 from .step import make_train_step, model_loss
-
-logger = logging.getLogger("mindgpt")
 
 STRATEGIES = ("no", "steps", "epoch")
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant", "constant_with_warmup": "constant"}
 CHECKPOINT_NAME = "checkpoint-{}"
+# A run's files in output_dir beside its checkpoint-<step> folders; overwrite_output_dir clears both first.
+LAYOUT = RunLayout(".", CHECKPOINT_NAME, (METRICS_FILE, "loss.png"),
+                   resume="resume_from_checkpoint=True (finetune: resume=true)",
+                   overwrite="overwrite_output_dir=True (finetune: overwrite=true)")
+# Arguments that shape a run's updates: a checkpoint is resumed only under the same values (and the same model
+# config, global batch, length buckets and updates per epoch). The length (num_train_epochs, max_steps) may change:
+# the LR schedule follows it, and a checkpoint past it is refused.
+SHAPING_ARGUMENTS = ("learning_rate", "weight_decay", "warmup_ratio", "warmup_steps", "lr_scheduler_type",
+                     "max_grad_norm", "gradient_accumulation_steps", "seed", "fp16", "bf16", "dataloader_drop_last")
 COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
 
@@ -55,6 +61,7 @@ class TrainingArguments:
     (default: 16, 32, 64, ... up to the model's n_positions), each one compiled graph."""
 
     output_dir: str = "trainer_output"
+    overwrite_output_dir: bool = False  # replace the run in output_dir; without it (or a resume) that is refused
     per_device_train_batch_size: int = 8
     per_device_eval_batch_size: int = 8
     learning_rate: float = 5e-5
@@ -153,12 +160,11 @@ class TrainerState:
 
 @dataclasses.dataclass
 class TrainerControl:
-    """What callbacks may ask of the loop, as in transformers."""
+    """What callbacks may ask of the loop, as in transformers: stop, or evaluate / save at this step."""
 
     should_training_stop: bool = False
     should_save: bool = False
     should_evaluate: bool = False
-    should_log: bool = False
 
 
 class TrainerCallback:
@@ -257,22 +263,21 @@ def with_labels_column(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 # --- objectives -------------------------------------------------------------------------------------
-def multiple_choice_loss(lm_coef: float) -> Callable:
-    """L3 = mc_loss + λ·L1 for the double-heads model, which returns the two losses apart (as HF's): L1 on the
-    choices' own tokens, padding left out."""
-    def loss(model, input_ids, attention_mask, token_type_ids, labels):
-        if lm_coef == 0:
-            return model(input_ids, attention_mask, token_type_ids, mc_labels=labels)[1]
-        lm_labels = ops.masked_fill(input_ids, attention_mask == 0, IGNORE_INDEX)
-        out = model(input_ids, attention_mask, token_type_ids, labels=lm_labels, mc_labels=labels)
-        return out[1] + lm_coef * out[0]
-
-    return loss
+def multiple_choice_loss(model, input_ids, attention_mask, token_type_ids, labels):
+    """L3 = mc_loss + λ·L1 (λ = config.lm_coef) for the double-heads model, which returns the two losses apart (as
+    HF's): L1 on the choices' own tokens, padding left out. A module-level function, not a closure: MindSpore's
+    graph cache keys functions by identity, and a freed closure's identity can come back as another function."""
+    lm_coef = model.config.lm_coef
+    if lm_coef == 0:
+        return model(input_ids, attention_mask, token_type_ids, mc_labels=labels)[1]
+    lm_labels = ops.masked_fill(input_ids, attention_mask == 0, IGNORE_INDEX)
+    out = model(input_ids, attention_mask, token_type_ids, labels=lm_labels, mc_labels=labels)
+    return out[1] + lm_coef * out[0]
 
 
 def objective(model) -> Callable:
     """The loss a model is trained on: its own (L2 + λ·L1 for the classifier), or L3 for double heads."""
-    return multiple_choice_loss(model.config.lm_coef) if isinstance(model, GPTDoubleHeadsModel) else model_loss
+    return multiple_choice_loss if isinstance(model, GPTDoubleHeadsModel) else model_loss
 
 
 class Trainer:
@@ -316,59 +321,61 @@ class Trainer:
         step_fn = make_train_step(trained, optimizer, args.max_grad_norm, args.gradient_accumulation_steps, scaler,
                                   objective(self.model))
         self.state = TrainerState(max_steps=total)
-        start = self.resume(resume_from_checkpoint or args.resume_from_checkpoint, optimizer)
-        if self.rank == 0:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-        log = MetricsLog(self.output_dir / "metrics.jsonl", start, enabled=self.rank == 0)
-        self.event("on_train_begin")
-        bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
-                   disable=args.disable_tqdm or self.rank != 0)
-        started, losses, since_log, samples = time.perf_counter(), [], [], 0
-        epoch = start // per_epoch
-        while self.state.global_step < total and not self.control.should_training_stop:
-            self.event("on_epoch_begin")
-            skip = self.state.global_step - epoch * per_epoch
-            for group in self.update_groups(epoch, per_epoch, skip):
-                self.model.set_train(True)
-                inputs = self.step_inputs(group)
-                loss = float(step_fn(*inputs).asnumpy())
-                samples += len(inputs[0]) * self.world
-                if not math.isfinite(loss) and scaler is None:
-                    raise FloatingPointError(f"loss became {loss} at step {self.state.global_step + 1}; lower "
-                                             f"learning_rate (now {args.learning_rate})")
-                if self.state.global_step == start:
-                    yield_host_thread()
-                self.state.global_step += 1
-                self.state.epoch = epoch + (self.state.global_step - epoch * per_epoch) / per_epoch
-                losses.append(loss)
-                since_log.append(loss)
-                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lrs[self.state.global_step - 1]:.2e}")
-                bar.update(1)
-                self.event("on_step_end")
-                at_end = self.state.global_step == total or self.state.global_step % per_epoch == 0
-                if self.state.global_step % args.logging_steps == 0 or at_end:
-                    self.log(log, {"loss": float(np.mean(since_log)),
-                                   "learning_rate": float(lrs[self.state.global_step - 1])})
-                    since_log = []
-                self.evaluate_and_save(log, optimizer, "steps")
-                if self.state.global_step >= total or self.control.should_training_stop:
-                    break
-            epoch += 1
-            self.event("on_epoch_end")
-            self.evaluate_and_save(log, optimizer, "epoch")
-        bar.close()
-        if args.load_best_model_at_end and self.state.best_model_checkpoint:
-            self.load_weights(self.state.best_model_checkpoint)
-        runtime = time.perf_counter() - started
-        done = self.state.global_step - start
-        metrics = {"train_runtime": runtime, "train_steps_per_second": done / runtime,
-                   "train_samples_per_second": samples / runtime,
-                   "train_loss": float(np.mean(losses)) if losses else float("nan"), "epoch": self.state.epoch,
-                   "train_graphs": len(self.step_shapes)}
-        self.log(log, metrics)
-        self.plot(log)
-        self.event("on_train_end")
-        return TrainOutput(self.state.global_step, metrics["train_loss"], metrics)
+        self.shaping = self.shaping_settings(per_epoch)
+        resume = resume_from_checkpoint or args.resume_from_checkpoint
+        with claim_output_dir(self.output_dir, LAYOUT, bool(resume), args.overwrite_output_dir, self.rank == 0), \
+                disk_full_reported(self.output_dir, LAYOUT, self.model, optimizer):
+            start = self.resume(resume, optimizer, total)
+            log = MetricsLog(self.output_dir / METRICS_FILE, start, enabled=self.rank == 0)
+            self.event("on_train_begin")
+            bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+                       disable=args.disable_tqdm or self.rank != 0)
+            started, losses, since_log, samples = time.perf_counter(), [], [], 0
+            epoch = start // per_epoch
+            while self.state.global_step < total and not self.control.should_training_stop:
+                self.event("on_epoch_begin")
+                skip = self.state.global_step - epoch * per_epoch
+                for group in self.update_groups(epoch, per_epoch, skip):
+                    self.model.set_train(True)
+                    inputs = self.step_inputs(group)
+                    loss = float(step_fn(*inputs).asnumpy())
+                    samples += len(inputs[0]) * self.world
+                    if not math.isfinite(loss) and scaler is None:
+                        raise FloatingPointError(f"loss became {loss} at step {self.state.global_step + 1}; lower "
+                                                 f"learning_rate (now {args.learning_rate})")
+                    if self.state.global_step == start:
+                        yield_host_thread()
+                    self.state.global_step += 1
+                    self.state.epoch = epoch + (self.state.global_step - epoch * per_epoch) / per_epoch
+                    losses.append(loss)
+                    since_log.append(loss)
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lrs[self.state.global_step - 1]:.2e}")
+                    bar.update(1)
+                    self.event("on_step_end")
+                    at_end = self.state.global_step == total or self.state.global_step % per_epoch == 0
+                    if self.state.global_step % args.logging_steps == 0 or at_end:
+                        self.log(log, {"loss": float(np.mean(since_log)),
+                                       "learning_rate": float(lrs[self.state.global_step - 1])})
+                        since_log = []
+                    self.evaluate_and_save(log, optimizer, "steps")
+                    if self.state.global_step >= total or self.control.should_training_stop:
+                        break
+                epoch += 1
+                self.event("on_epoch_end")
+                self.evaluate_and_save(log, optimizer, "epoch")
+            bar.close()
+            if args.load_best_model_at_end and self.state.best_model_checkpoint:
+                self.load_weights(self.state.best_model_checkpoint)
+            runtime = time.perf_counter() - started
+            done = self.state.global_step - start
+            metrics = {"train_runtime": runtime, "train_steps_per_second": done / runtime,
+                       "train_samples_per_second": samples / runtime,
+                       "train_loss": float(np.mean(losses)) if losses else float("nan"), "epoch": self.state.epoch,
+                       "train_graphs": len(self.step_shapes)}
+            self.log(log, metrics)
+            self.plot(log)
+            self.event("on_train_end")
+            return TrainOutput(self.state.global_step, metrics["train_loss"], metrics)
 
     def updates_per_epoch(self) -> int:
         batches = count_batches(self.train_dataset, self.global_batch(), self.args.dataloader_drop_last)
@@ -478,8 +485,9 @@ class Trainer:
         """At a step or epoch boundary: evaluate and save if the strategies ask for it now."""
         args, step = self.args, self.state.global_step
         due = {"steps": lambda every: step % every == 0, "epoch": lambda _: boundary == "epoch"}
-        evaluate = args.eval_strategy == boundary and due[boundary](args.eval_steps)
-        save = args.save_strategy == boundary and due[boundary](args.save_steps)
+        evaluate = args.eval_strategy == boundary and due[boundary](args.eval_steps) or self.control.should_evaluate
+        save = args.save_strategy == boundary and due[boundary](args.save_steps) or self.control.should_save
+        self.control.should_evaluate = self.control.should_save = False
         if evaluate and self.eval_dataset is not None:
             metrics = self.evaluate()
             self.log(log, metrics)
@@ -514,8 +522,9 @@ class Trainer:
         if self.rank == 0:
             best = self.state.best_model_checkpoint
             save_train_state(self.output_dir, self.state.global_step, self.model, optimizer,
-                             {"trainer_state": dataclasses.asdict(self.state)}, self.args.save_total_limit,
-                             CHECKPOINT_NAME, self.save_model, protect=(Path(best),) if best else ())
+                             {"trainer_state": dataclasses.asdict(self.state), "run": self.shaping},
+                             self.args.save_total_limit, CHECKPOINT_NAME, self.save_model,
+                             protect=(Path(best),) if best else ())
         barrier(self.world)
         self.event("on_save")
 
@@ -528,19 +537,23 @@ class Trainer:
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(directory)
 
-    def resume(self, checkpoint: str | bool | None, optimizer) -> int:
-        """Restore weights, optimizer, step and history from `checkpoint` (True: the newest in output_dir)."""
+    def shaping_settings(self, per_epoch: int) -> dict[str, Any]:
+        """What a checkpoint must share with the run that resumes it (see SHAPING_ARGUMENTS)."""
+        return {"model": self.model.config.to_dict(), "train_batch_size": self.global_batch(),
+                "length_buckets": self.buckets, "updates_per_epoch": per_epoch,
+                **{name: getattr(self.args, name) for name in SHAPING_ARGUMENTS}}
+
+    def resume(self, checkpoint: str | bool | None, optimizer, total: int) -> int:
+        """Restore weights, optimizer, step and history from `checkpoint` (True: the newest intact one in
+        output_dir), once it is known to continue this run of `total` steps (see `run.resume_train_state`)."""
         if not checkpoint:
             return 0
-        if checkpoint is True:
-            saved = checkpoints(self.output_dir, CHECKPOINT_NAME)
-            if not saved:
-                raise FileNotFoundError(f"resume_from_checkpoint=True but {self.output_dir} holds no complete "
-                                        "checkpoint-<step> folder")
-            checkpoint = saved[-1]
-        state = load_train_state(Path(checkpoint), self.model, optimizer)
-        self.state = TrainerState(**state["trainer_state"])
-        logger.info("resumed from %s at step %d", checkpoint, self.state.global_step)
+        state = resume_train_state(self.output_dir, LAYOUT, self.model, optimizer, self.shaping, total,
+                                   None if checkpoint is True else checkpoint)
+        if state is None:
+            raise FileNotFoundError(f"resume_from_checkpoint=True but {self.output_dir} holds no complete "
+                                    "checkpoint-<step> folder")
+        self.state = dataclasses.replace(TrainerState(**state["trainer_state"]), max_steps=total)
         return self.state.global_step
 
     def load_weights(self, directory: str) -> None:

@@ -221,3 +221,18 @@ def test_a_killed_trainer_resumes_to_the_unbroken_runs_weights(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     digest = [line.split()[-1] for line in unbroken.stdout.splitlines() if line.startswith("digest")]
     assert digest and digest == [line.split()[-1] for line in resumed.stdout.splitlines() if line.startswith("digest")]
+
+
+def test_save_model_on_a_full_disk_is_one_clear_error(tmp_path, monkeypatch):
+    import errno
+
+    from mindgpt.train.run import DiskFull
+
+    model, tokenizer, _, _ = course_model_and_data()
+
+    def no_space(directory, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(directory))
+
+    monkeypatch.setattr(model, "save_pretrained", no_space)
+    with pytest.raises(DiskFull, match="no space left on the disk holding .* one checkpoint needs about"):
+        Trainer(model, TrainingArguments(str(tmp_path)), processing_class=tokenizer).save_model(tmp_path / "best")

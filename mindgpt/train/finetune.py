@@ -33,8 +33,8 @@ from ..model import GPTDoubleHeadsModel, GPTForSequenceClassification
 from ..tasks import TASKS
 from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
 from .distributed import init_data_parallel
-from .run import precision_for
-from .trainer import EvalPrediction, Trainer, TrainingArguments
+from .run import disk_full_reported, precision_for
+from .trainer import LAYOUT, EvalPrediction, Trainer, TrainingArguments
 
 logger = logging.getLogger("mindgpt")
 
@@ -278,7 +278,10 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
              "train_loss": result.training_loss, "best_epoch": best["epoch"], "epochs": epochs,
              "best_dir": str(out / BEST_DIR), "train_seconds": result.metrics["train_runtime"],
              "graphs": result.metrics["train_graphs"]}
-    return report(trainer, tokenizer, data, settings, out, extra) if rank == 0 else {}
+    if rank != 0:
+        return {}
+    with disk_full_reported(out, LAYOUT, model):
+        return report(trainer, tokenizer, data, settings, out, extra)
 
 
 def epoch_history(log_history: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

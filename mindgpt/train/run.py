@@ -66,9 +66,9 @@ class DiskFull(OSError):
         return self.strerror
 
 
-def _parameters(model: nn.Cell, optimizer: nn.Optimizer) -> list[ms.Parameter]:
+def _parameters(model: nn.Cell, optimizer: nn.Optimizer | None) -> list[ms.Parameter]:
     seen: dict[str, ms.Parameter] = {}
-    for cell in (model, optimizer):
+    for cell in (model, optimizer) if optimizer is not None else (model,):
         for param in cell.get_parameters():
             seen.setdefault(param.name, param)
     return list(seen.values())
@@ -294,14 +294,14 @@ def remove_half_written(directory: Path, name: str) -> None:
 
 
 @contextlib.contextmanager
-def disk_full_reported(directory: str | os.PathLike, layout: RunLayout, model: nn.Cell, optimizer: nn.Optimizer
-                       ) -> Iterator[None]:
+def disk_full_reported(directory: str | os.PathLike, layout: RunLayout, model: nn.Cell,
+                       optimizer: nn.Optimizer | None = None) -> Iterator[None]:
     """A full disk met in the block (MindSpore's OSError, safetensors' or tokenizers' own errors, Python's) becomes
     one DiskFull saying which folder is full and how much room one checkpoint needs."""
     try:
         yield
     except Exception as error:
-        if not _out_of_space(error):
+        if isinstance(error, DiskFull) or not _out_of_space(error):  # reported already, or no full disk
             raise
         root = Path(directory)
         saved = checkpoints(root / layout.checkpoints, layout.name)

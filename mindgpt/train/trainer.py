@@ -533,9 +533,10 @@ class Trainer:
         if self.rank != 0:
             return
         directory = Path(output_dir or self.args.output_dir)
-        self.model.save_pretrained(directory)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(directory)
+        with disk_full_reported(directory.parent, LAYOUT, self.model):
+            self.model.save_pretrained(directory)
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(directory)
 
     def shaping_settings(self, per_epoch: int) -> dict[str, Any]:
         """What a checkpoint must share with the run that resumes it (see SHAPING_ARGUMENTS)."""

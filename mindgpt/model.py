@@ -327,21 +327,7 @@ class GPTPreTrainedModel(PretrainedMixin, nn.Cell):
             "labels": ((shape,), IdRange(config.vocab_size, "the vocabulary [0, vocab_size={})", True,
                                          "labels are the token ids to predict, or -100 to leave a position out")),
         }
-        if isinstance(self, GPTForSequenceClassification) and "labels" in given:
-            rules["labels"] = self.label_rule(shape, given["labels"])
         return rules
-
-    def label_rule(self, shape: tuple, labels: Tensor) -> tuple[tuple, IdRange | None]:
-        """A classifier's labels, by the loss `task_loss` picks: a class index (or -100) per row for
-        single-label, a number per row for one-output regression, [rows, num_labels] numbers otherwise."""
-        n, num_labels, problem = shape[0] if len(shape) > 1 else 1, self.config.num_labels, self.config.problem_type
-        if problem is None:  # float labels one per row are class indices in the wrong dtype, not multi-label
-            single = labels.dtype in INTEGER_DTYPES or tuple(labels.shape) in ((n,), (n, 1))
-            problem = "regression" if num_labels == 1 else "single_label_classification" if single else None
-        if problem == "single_label_classification":
-            return ((n,), (n, 1)), IdRange(num_labels, "the classes [0, num_labels={})", True,
-                                           "class indices count from 0; -100 leaves a row out of the loss")
-        return (((n,), (n, 1)) if num_labels == 1 else ((n, num_labels),)), None
 
     def config_values(self) -> tuple[tuple, tuple]:
         config = self.config
@@ -392,13 +378,13 @@ class GPTPreTrainedModel(PretrainedMixin, nn.Cell):
         from a normal with the old rows' mean and 1e-9 times their covariance (the mean alone when that is not
         positive definite), or from N(0, initializer_range) with `mean_resizing=False`."""
         table = self.get_input_embeddings()
-        old = table.weight.asnumpy()
         if new_num_tokens is None:
             return table
         if not isinstance(new_num_tokens, int) or isinstance(new_num_tokens, bool) or new_num_tokens <= 0:
             raise ValueError(f"resize_token_embeddings needs a positive token count, got {new_num_tokens!r}")
         if pad_to_multiple_of is not None:
             new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
+        old = table.weight.asnumpy()
         added = new_num_tokens - old.shape[0]
         rows = old[:new_num_tokens]
         if added > 0:
@@ -637,10 +623,15 @@ class _ClassifierBase(GPTLMHeadModel):
         at_cls = ops.argmax(is_cls * rank, dim=-1)
         return ops.where(is_cls.sum(-1) > 0, at_cls, fallback).astype(ms.int32)
 
-    def read_at(self, hidden, index):
-        """hidden [N, T, C] read at index [N] (one position per sequence): [N, C]."""
-        index = ops.broadcast_to(index.reshape(-1, 1, 1).astype(ms.int32), (hidden.shape[0], 1, hidden.shape[-1]))
-        return ops.gather_d(hidden, 1, index).squeeze(1)
+    def read_sequences(self, hidden, input_ids, attention_mask, index=None):
+        """The hidden state [N, C] of each of the N sequences in hidden [..., T, C], read at `index` [N] when
+        given, else at `pool_index`."""
+        t, c = hidden.shape[-2], hidden.shape[-1]
+        flat = hidden.reshape(-1, t, c)
+        if index is None:
+            index = self.pool_index(input_ids, attention_mask, flat.shape[0], t)
+        index = ops.broadcast_to(index.reshape(-1, 1, 1).astype(ms.int32), (flat.shape[0], 1, c))
+        return ops.gather_d(flat, 1, index).squeeze(1)
 
     def auxiliary_lm_loss(self, hidden, input_ids, attention_mask):
         """L1 on the task's own text, the paper's auxiliary objective (None when lm_coef is 0: the
@@ -671,13 +662,30 @@ class GPTForSequenceClassification(_ClassifierBase):
         self.dropout = Dropout(config.classifier_dropout, "dropout")
         self.score = Linear(config.n_embd, config.num_labels, config, bias=False, in_out=False)
 
+    def input_rules(self, shape: tuple, given: dict) -> dict[str, tuple[tuple, IdRange | None]]:
+        """The base rules, with `labels` by the loss `task_loss` picks: a class index (or -100) per row for
+        single-label, a number per row for one-output regression, [rows, num_labels] numbers otherwise."""
+        rules = super().input_rules(shape, given)
+        if "labels" not in given:
+            return rules
+        labels = given["labels"]
+        n, num_labels, problem = shape[0] if len(shape) > 1 else 1, self.config.num_labels, self.config.problem_type
+        if problem is None:  # float labels one per row are class indices in the wrong dtype, not multi-label
+            single = labels.dtype in INTEGER_DTYPES or tuple(labels.shape) in ((n,), (n, 1))
+            problem = "regression" if num_labels == 1 else "single_label_classification" if single else None
+        if problem == "single_label_classification":
+            rules["labels"] = ((n,), (n, 1)), IdRange(num_labels, "the classes [0, num_labels={})", True,
+                                                      "class indices count from 0; -100 leaves a row out of the loss")
+        else:
+            rules["labels"] = (((n,), (n, 1)) if num_labels == 1 else ((n, num_labels),)), None
+        return rules
+
     def construct(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                   inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False):
         hidden, all_hidden, attentions = self.transformer(input_ids, attention_mask, token_type_ids, position_ids,
                                                           inputs_embeds, output_attentions, output_hidden_states)
         shape = hidden.shape[:-1]
-        flat = hidden.reshape(-1, shape[-1], hidden.shape[-1])
-        pooled = self.read_at(flat, self.pool_index(input_ids, attention_mask, flat.shape[0], shape[-1]))
+        pooled = self.read_sequences(hidden, input_ids, attention_mask)
         if len(shape) == 3:
             pooled = pooled.reshape(shape[0], shape[1], -1).sum(1)
         logits = self.score(self.dropout(pooled))
@@ -731,12 +739,9 @@ class GPTDoubleHeadsModel(_ClassifierBase):
                                                           inputs_embeds, output_attentions, output_hidden_states)
         logits = self.lm_logits(hidden)
         shape = hidden.shape[:-1]
-        flat = hidden.reshape(-1, shape[-1], hidden.shape[-1])
-        if mc_token_ids is None:
-            index = self.pool_index(input_ids, attention_mask, flat.shape[0], shape[-1])
-        else:
-            index = mc_token_ids.reshape(-1)
-        mc_logits = self.multiple_choice_head(self.read_at(flat, index)).reshape(shape[:-1])
+        index = None if mc_token_ids is None else mc_token_ids.reshape(-1)
+        mc_logits = self.multiple_choice_head(self.read_sequences(hidden, input_ids, attention_mask, index)
+                                              ).reshape(shape[:-1])
         mc_loss = None
         if mc_labels is not None:
             mc_loss = ops.cross_entropy(mc_logits.reshape(-1, mc_logits.shape[-1]),

@@ -226,10 +226,11 @@ def report(trainer: Trainer, tokenizer: GPTTokenizer, data: LabelledData, settin
 
 
 # --- the loop ------------------------------------------------------------------------------------
-def training_arguments(settings: FinetuneSettings, metric: str) -> TrainingArguments:
-    """The recipe as the Trainer's arguments: evaluate and save each epoch, keep the best by `metric`."""
+def training_arguments(settings: FinetuneSettings, metric: str, world: int = 1) -> TrainingArguments:
+    """The recipe as the Trainer's arguments over `world` ranks: evaluate and save each epoch, keep the best by
+    `metric`."""
     precision = precision_for(settings.precision)
-    rows, world = settings.batch_size // settings.grad_accum, init_data_parallel()[1]
+    rows = settings.batch_size // settings.grad_accum
     if settings.batch_size % settings.grad_accum or rows % world:
         raise ValueError(f"batch_size={settings.batch_size} must split evenly into grad_accum={settings.grad_accum} "
                          f"micro-batches and each of them over {world} rank(s)")
@@ -247,7 +248,7 @@ def training_arguments(settings: FinetuneSettings, metric: str) -> TrainingArgum
 
 def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """Train with the Trainer for `epochs`, keep the best epoch by validation `metric`, then report on test."""
-    rank, _ = init_data_parallel()  # before the model: its gradients are reduced over the ranks
+    rank, world = init_data_parallel()  # before the model: its gradients are reduced over the ranks
     data = load_data(settings)
     metric = selection_metric(settings, data)
     model, tokenizer = build_model(settings, data, model_overrides)
@@ -262,15 +263,17 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
               f" steps, λ={settings.lm_coef}, {'from scratch' if settings.from_scratch else settings.pretrained}")
     collate = collator(tokenizer, data, settings)
     validate_records(train, tokenizer, data.task, collate.keywords)  # bad records fail now, not mid-epoch
-    trainer = Trainer(model, training_arguments(settings, metric), train_dataset=train, eval_dataset=validation,
+    trainer = Trainer(model, training_arguments(settings, metric, world), train_dataset=train, eval_dataset=validation,
                       compute_metrics=metrics_for(data), data_collator=collate, processing_class=tokenizer)
     result = trainer.train(resume_from_checkpoint=settings.resume or None)
     if rank == 0:  # once the Trainer holds the folder: a refused second run must not touch it
         atomic_write_text(out / "settings.json", json.dumps({**dataclasses.asdict(settings), **model_overrides},
                                                             indent=2))
     trainer.save_model(out / BEST_DIR)
-    if trainer.world > 1:
+    if world > 1:
         print(f"rank {rank}: weights sha256 {weights_digest(model)}", flush=True)  # replicas must agree
+    if rank != 0:  # rank 0 reports for every rank
+        return {}
     epochs = epoch_history(trainer.state.log_history, metric)
     best = max(epochs, key=lambda e: e["validation"][metric])
     extra = {"pretrained": settings.pretrained, "from_scratch": settings.from_scratch, "lm_coef": settings.lm_coef,
@@ -278,8 +281,6 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
              "train_loss": result.training_loss, "best_epoch": best["epoch"], "epochs": epochs,
              "best_dir": str(out / BEST_DIR), "train_seconds": result.metrics["train_runtime"],
              "graphs": result.metrics["train_graphs"]}
-    if rank != 0:
-        return {}
     with disk_full_reported(out, LAYOUT, model):
         return report(trainer, tokenizer, data, settings, out, extra)
 

@@ -6,7 +6,10 @@ setup(
     description="GPT-1 (Improving Language Understanding by Generative Pre-Training) on MindSpore",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["mindgpt", "mindgpt.*"]),
+    # configs/ installs as the package mindgpt.configs, so a non-editable install runs the main job too
+    packages=find_packages(include=["mindgpt", "mindgpt.*"]) + ["mindgpt.configs"],
+    package_dir={"mindgpt.configs": "configs"},
+    package_data={"mindgpt.configs": ["*.yaml"]},
     python_requires=">=3.9,<3.12",
     install_requires=[
         "mindspore==2.10.0",

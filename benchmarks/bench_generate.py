@@ -82,7 +82,7 @@ def main() -> None:
         model = GPTLMHeadModel.from_pretrained(args.pretrained)
     else:
         ms.set_seed(0)
-        model = GPTLMHeadModel(GPTConfig.from_preset("small", n_layer=4, n_embd=256, n_head=4, vocab_size=4096,
+        model = GPTLMHeadModel(GPTConfig.from_preset("4x256", vocab_size=4096,
                                                      n_positions=512))
     rng = np.random.default_rng(0)
     rows = []

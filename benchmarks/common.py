@@ -1,8 +1,6 @@
 """Helpers the benchmarks share: timing, peak memory and a record of the machine they ran on."""
 from __future__ import annotations
 
-import functools
-import importlib.util
 import os
 import platform
 import resource
@@ -10,23 +8,15 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's mindgpt, installed or not
+from mindgpt.config import PRESETS  # noqa: E402,F401  (no MindSpore: the GPU machine runs only the reference)
+
 
 def timed(run) -> tuple[float, object]:
     """Seconds `run()` took, and what it returned."""
     start = time.perf_counter()
     out = run()
     return time.perf_counter() - start, out
-
-
-@functools.lru_cache(maxsize=1)
-def presets() -> dict:
-    """mindgpt's model presets, read from `mindgpt/config.py` alone (once): importing the `mindgpt` package
-    imports mindspore, which a machine that only runs the reference (the GPU machine) does not have."""
-    path = Path(__file__).resolve().parent.parent / "mindgpt" / "config.py"
-    spec = importlib.util.spec_from_file_location("mindgpt_config_alone", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PRESETS
 
 
 def peak_rss_mib() -> float:

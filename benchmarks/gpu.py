@@ -31,7 +31,7 @@ from common import machine  # noqa: E402
 MINDSPORE_GPU_LIBS = ("libcudart.so.11.0", "libcublas.so.11", "libcudnn.so.8")
 # Dense peaks, FLOP/s, from NVIDIA's datasheets (SXM parts): float32 on CUDA cores, bf16 on tensor cores.
 PEAKS = {"H100": {"float32": 67e12, "bf16": 989e12}, "H200": {"float32": 67e12, "bf16": 989e12}}
-SHAPES = ["small", "gpt1", "gpt1_32x512"]
+SHAPES = ["6x384", "gpt1", "gpt1_32x512"]
 
 
 def flops_per_token(shape: str) -> float:

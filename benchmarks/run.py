@@ -1,8 +1,8 @@
 """mindgpt against HF transformers + PyTorch on CPU: training, inference and generation speed, compile time, memory.
 
     python benchmarks/run.py                 # both shapes, everything (about 15 minutes on 2 cores)
-    python benchmarks/run.py --quick         # smoke run: `small` only, fewer steps and new tokens
-    python benchmarks/run.py --shapes small --repeats 3
+    python benchmarks/run.py --quick         # smoke run: `6x384` only, fewer steps and new tokens
+    python benchmarks/run.py --shapes 6x384 --repeats 3
 
 Every measurement runs in its own child process (one framework, one shape, one kind of work), so each child's
 peak RSS (getrusage ru_maxrss) is that work's alone; the children run one after the other, mindgpt and the
@@ -15,7 +15,7 @@ reference back to back, `--repeats` rounds of the training pair, and the table r
 - infer: tokens/s of the forward pass without labels (full logits), eval mode.
 - generate: greedy continuation of `--gen-new` tokens from a `--gen-prompt`-token prompt, batch 1: mindgpt
   with its key/value cache and without (recomputing the context), HF's `generate` (openai-gpt has no cache);
-  n_positions is raised to prompt + new where the preset's is shorter (`small`: 256 -> 288).
+  n_positions is raised to prompt + new where the preset's is shorter (`6x384`: 256 -> 288).
 
 torch and transformers are needed here only (`pip install -e '.[bench]'`); mindgpt never imports them.
 Results: a JSON file under benchmarks/results/ (machine, versions, settings, every round) and a Markdown table.
@@ -33,20 +33,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import machine, peak_rss_mib, presets, timed  # noqa: E402
+from common import PRESETS, machine, peak_rss_mib, timed  # noqa: E402
 
 SHAPES = {  # name -> (GPTConfig preset, batch, seq)
-    "small": ("small", 8, 128),
+    "6x384": ("6x384", 8, 128),
     "gpt1": ("gpt1", 4, 128),
     "gpt1_32x512": ("gpt1", 32, 512),  # the paper's pretraining batch: fills a GPU (`gpu.py`), hours on a CPU
 }
-CPU_SHAPES = ["small", "gpt1"]
+CPU_SHAPES = ["6x384", "gpt1"]
 LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 2.5e-4, (0.9, 0.999), 1e-8, 0.01, 1.0
 
 
 def model_shape(shape: str, context: int = 0) -> dict:
     """The preset's model fields, n_positions raised to `context` if that is more (generation: prompt + new)."""
-    fields = dict(presets()[SHAPES[shape][0]])
+    fields = dict(PRESETS[SHAPES[shape][0]])
     fields["n_positions"] = max(fields["n_positions"], context)
     return fields
 
@@ -266,7 +266,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per child (default 10, quick 4)")
     parser.add_argument("--gen-new", type=int, default=None, help="new tokens (default 256, quick 64)")
     parser.add_argument("--gen-prompt", type=int, default=32)
-    parser.add_argument("--quick", action="store_true", help="smoke run: small only, fewer steps and tokens")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 6x384 only, fewer steps and tokens")
     parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/bench[_quick].json)")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -274,7 +274,7 @@ def main() -> None:
         args.framework, args.work = args.child
         args.shape = args.shapes[0]
         return child(args)
-    args.shapes = args.shapes or (["small"] if args.quick else CPU_SHAPES)
+    args.shapes = args.shapes or (["6x384"] if args.quick else CPU_SHAPES)
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.steps = args.steps or (4 if args.quick else 10)
     args.gen_new = args.gen_new or (64 if args.quick else 256)

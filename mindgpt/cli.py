@@ -7,19 +7,24 @@ import os
 import sys
 from typing import Sequence
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                              "pretrain_small.yaml")
+DEFAULT_CONFIG = "configs/pretrain_small.yaml"  # found in the installed package when not beside the caller
+
+
 
 
 def set_up_device() -> None:
-    """GRAPH_MODE on DEVICE_TARGET (CPU unless the environment names GPU or Ascend)."""
+    """GRAPH_MODE on DEVICE_TARGET (CPU unless the environment names GPU or Ascend), and data parallelism over
+    the ranks when msrun or a rank table launched this process."""
     import mindspore as ms
+
+    from .train.distributed import init_data_parallel
 
     target = os.environ.get("DEVICE_TARGET", "CPU")
     if target not in ("CPU", "GPU", "Ascend"):
         raise SystemExit(f"DEVICE_TARGET={target!r} must be CPU, GPU or Ascend")
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device(target)
+    init_data_parallel()
 
 
 def pretrain(args: argparse.Namespace) -> None:
@@ -60,7 +65,7 @@ def generate(args: argparse.Namespace) -> None:
 
 
 def score(args: argparse.Namespace) -> None:
-    from .score import score as run
+    from .likelihood import score as run
 
     set_up_device()
     model, tokenizer = load_lm(args.pretrained)
@@ -111,8 +116,8 @@ def add_inference_commands(commands) -> None:
 
 
 def finetune(args: argparse.Namespace) -> None:
-    from .train.finetune import FinetuneSettings, finetune as run, summary_line
-    from .train.settings import load_settings
+    from .train.finetune import finetune as run, summary_line
+    from .train.settings import FinetuneSettings, load_settings
 
     settings, model_overrides = load_settings(args.config, args.overrides, kind=FinetuneSettings)
     set_up_device()
@@ -125,13 +130,13 @@ def finetune(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from .train.finetune import FinetuneSettings, evaluate as run, summary_line
-    from .train.settings import load_settings
+    from .train.finetune import evaluate_finetuned as run, summary_line
+    from .train.settings import FinetuneSettings, load_settings, parse_overrides
 
     settings, model_overrides = load_settings(args.config, args.overrides, kind=FinetuneSettings)
-    if model_overrides:
-        raise ValueError("evaluate takes the fine-tuned model as saved; drop the model settings "
-                         f"{sorted(model_overrides)}")
+    changed = sorted(set(parse_overrides(args.overrides)) & set(model_overrides))  # the YAML's own are as trained
+    if changed:
+        raise ValueError(f"evaluate takes the fine-tuned model as saved; drop the model settings {changed}")
     set_up_device()
     summary = run(args.finetuned_dir, settings)
     print(f"{summary_line(summary)}\nmetrics: {args.finetuned_dir}/evaluation/metrics.json  "
@@ -143,12 +148,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mindgpt", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("pretrain", help="pretrain a GPT with the LM objective (default: Shakespeare)")
-    p.add_argument("--config", help=f"YAML settings (default {os.path.relpath(DEFAULT_CONFIG)})")
+    p.add_argument("--config", help=f"YAML settings: a path, or a shipped config's name (default {DEFAULT_CONFIG})")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override settings, e.g. max_steps=100")
     p.set_defaults(run=pretrain)
     add_inference_commands(commands)
     p = commands.add_parser("finetune", help="fine-tune a pretrained GPT on a task with L3 = L2 + λ·L1")
-    p.add_argument("--config", required=True, help="YAML settings, e.g. configs/finetune_mr.yaml")
+    p.add_argument("--config", required=True, help="YAML settings, e.g. configs/finetune_mr.yaml (a path, or a "
+                   "shipped config's name)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. pretrained=outputs/pretrain_small/final")
     p.set_defaults(run=finetune)
     p = commands.add_parser("evaluate", help="score a fine-tuned model on its dataset's test split")

@@ -24,13 +24,17 @@ DROPOUT_FIELDS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_drop
 BOOLEAN_FIELDS = ("summary_use_proj", "summary_proj_to_labels", "output_attentions", "output_hidden_states",
                   "return_dict", "tie_word_embeddings")
 
+# Model shapes by name: the paper's, and CPU-sized ones named <layers>x<width>.
 PRESETS: dict[str, dict[str, Any]] = {
-    # The paper's model: 117M parameters.
-    "gpt1": dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12),
-    # CPU-sized shapes: seconds (tiny) to minutes (small) of pretraining on two cores.
-    "small": dict(vocab_size=8192, n_positions=256, n_embd=384, n_layer=6, n_head=6),
-    "tiny": dict(vocab_size=1024, n_positions=128, n_embd=64, n_layer=2, n_head=4),
+    "gpt1": dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12),  # 117M parameters
+    "6x384": dict(vocab_size=8192, n_positions=256, n_embd=384, n_layer=6, n_head=6),  # the benchmark's CPU shape
+    "4x256": dict(vocab_size=4096, n_positions=128, n_embd=256, n_layer=4, n_head=4),  # the CPU pretraining runs
+    "2x64": dict(vocab_size=1024, n_positions=128, n_embd=64, n_layer=2, n_head=4),  # seconds: tests, notebooks
 }
+RENAMED_PRESETS = {"small": "6x384", "tiny": "2x64"}
+# The sequence-summary settings HF's config carries, at the only values GPT-1's heads implement: the hidden state at
+# the classifier token, projected to the scores.
+SUMMARY_SETTINGS = {"summary_type": "cls_index", "summary_use_proj": True, "summary_proj_to_labels": True}
 
 
 class GPTConfig:
@@ -140,7 +144,7 @@ class GPTConfig:
     # --- aliases and unknown keys -------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         name = type(self).attribute_map.get(name, name)
-        if name == "extra" or name in _FIELDS:
+        if name == "extra" or name in FIELDS:
             object.__setattr__(self, name, value)
         else:
             self.extra[name] = value
@@ -169,6 +173,10 @@ class GPTConfig:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
         if self.afn not in ACTIVATIONS:
             raise ValueError(f"GPTConfig.afn {self.afn!r} is unknown; use one of {ACTIVATIONS}")
+        for name, supported in SUMMARY_SETTINGS.items():
+            if getattr(self, name) != supported:
+                raise ValueError(f"GPTConfig.{name}={getattr(self, name)!r} is not supported; use {name}={supported!r} "
+                                 "(GPT-1's heads score the hidden state at the classifier token)")
         if self.summary_activation not in SUMMARY_ACTIVATIONS:
             raise ValueError(
                 f"GPTConfig.summary_activation {self.summary_activation!r} is unknown; use None or 'tanh'"
@@ -219,15 +227,16 @@ class GPTConfig:
     # --- presets ------------------------------------------------------------------------------
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "GPTConfig":
-        """A named shape (`gpt1`, `small`, `tiny`) with any field overridden."""
+        """A named shape (`PRESETS`: `gpt1`, `6x384`, `4x256`, `2x64`) with any field overridden."""
         if name not in PRESETS:
-            raise ValueError(f"unknown GPTConfig preset {name!r}; choose one of {sorted(PRESETS)}")
+            renamed = f" (renamed {RENAMED_PRESETS[name]!r})" if name in RENAMED_PRESETS else ""
+            raise ValueError(f"unknown GPTConfig preset {name!r}{renamed}; choose one of {list(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
 
     # --- serialization ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out = {"model_type": self.model_type}
-        out.update({name: getattr(self, name) for name in _FIELDS if name not in ("extra", "num_labels")})
+        out.update({name: getattr(self, name) for name in FIELDS if name != "num_labels"})
         out.update(self.extra)
         if out["afn"] == "gelu_new":  # the same tanh GELU; transformers' openai-gpt only knows it as "gelu"
             out["afn"] = "gelu"
@@ -286,6 +295,5 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_FIELDS = tuple(
-    name for name in GPTConfig.__init__.__code__.co_varnames[1 : GPTConfig.__init__.__code__.co_argcount]
-) + ("extra",)
+# The public field list: __init__'s named parameters. Run settings tell model fields from training settings by it.
+FIELDS = tuple(GPTConfig.__init__.__code__.co_varnames[1 : GPTConfig.__init__.__code__.co_argcount])

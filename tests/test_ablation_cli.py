@@ -22,16 +22,17 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
     import json
     import time
 
-    from mindgpt.train.finetune import FinetuneSettings
+    import dataclasses
 
     script = load_script()
-    settings = FinetuneSettings(dataset="mr", seed=1, output_dir=str(tmp_path))
+    recipe, _ = script.task_settings("mr", [])
+    settings = dataclasses.replace(recipe, seed=1, output_dir=str(tmp_path))
     (tmp_path / "settings.json").write_text(json.dumps({**vars(settings), "lm_coef": 0.5}))
     assert script.finished_run(tmp_path, settings, {"lm_coef": 0.5}) is None  # started, never finished
     time.sleep(0.01)
     (tmp_path / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.6}}))
     assert script.finished_run(tmp_path, settings, {"lm_coef": 0.5}) == {"test": {"accuracy": 0.6}}
-    assert script.finished_run(tmp_path, FinetuneSettings(dataset="mr", seed=2, output_dir=str(tmp_path)),
+    assert script.finished_run(tmp_path, dataclasses.replace(settings, seed=2),
                                {"lm_coef": 0.5}) is None
     time.sleep(0.01)
     (tmp_path / "settings.json").touch()  # a rerun started over the old result and stopped

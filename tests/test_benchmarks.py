@@ -1,12 +1,5 @@
-"""The benchmarks' shared helpers: the presets they read without importing mindspore, and the FLOP count
-behind the GPU run's MFU."""
-from benchmarks.common import presets
+"""The FLOP count behind the GPU run's MFU."""
 from benchmarks.gpu import flops_per_token
-from mindgpt.config import PRESETS
-
-
-def test_presets_read_without_the_package_are_mindgpts():
-    assert presets() == PRESETS
 
 
 def test_model_flops_per_token_count_matmuls_and_attention():

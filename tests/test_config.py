@@ -24,7 +24,7 @@ def test_aliases_read_and_write_the_gpt1_fields():
 
 
 def test_json_round_trip_keeps_unknown_keys(tmp_path):
-    c = GPTConfig.from_preset("tiny", lm_coef=0.0, eos_token_id=5, cls_token_id=5, my_note="kept")
+    c = GPTConfig.from_preset("2x64", lm_coef=0.0, eos_token_id=5, cls_token_id=5, my_note="kept")
     c.save_pretrained(tmp_path)
     on_disk = json.loads((tmp_path / "config.json").read_text())
     assert on_disk["model_type"] == "openai-gpt" and on_disk["my_note"] == "kept"
@@ -66,9 +66,19 @@ def test_known_activations_are_accepted(afn):
 
 def test_presets():
     assert GPTConfig.from_preset("gpt1") == GPTConfig()
-    assert GPTConfig.from_preset("small", n_layer=2).n_layer == 2
+    assert GPTConfig.from_preset("6x384", n_layer=2).n_layer == 2
     with pytest.raises(ValueError, match="unknown GPTConfig preset 'huge'"):
         GPTConfig.from_preset("huge")
+    with pytest.raises(ValueError, match=r"unknown GPTConfig preset 'small' \(renamed '6x384'\)"):
+        GPTConfig.from_preset("small")
+
+
+@pytest.mark.parametrize("field,value", [("summary_type", "mean"), ("summary_use_proj", False),
+                                         ("summary_proj_to_labels", False)])
+def test_summary_settings_gpt1_lacks_are_refused(field, value):
+    # HF's config carries them for other models' heads; GPT-1's heads score the hidden state at the classifier token
+    with pytest.raises(ValueError, match=f"GPTConfig.{field}={value!r} is not supported"):
+        GPTConfig(**{field: value})
 
 
 def test_truncated_config_file_is_a_clear_error(tmp_path):

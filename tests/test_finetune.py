@@ -1,5 +1,6 @@
 """Fine-tuning end to end on small slices of the real datasets: every task type trains, evaluates and writes
 its metrics; the HF-directory path adds the special tokens; the scripts and the evaluate command agree."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,16 +17,23 @@ from mindgpt.model import GPTLMHeadModel
 from mindgpt.tokenizer import GPTTokenizer
 from mindgpt.train import finetune as ft
 from mindgpt.train import trainer as trainer_module
+from mindgpt.train.settings import FinetuneSettings, load_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.path.join(ROOT, "data_cache")  # the download cache real runs use; fetched once
 SMALL = dict(data_dir=DATA_DIR, max_train_examples=48, max_eval_examples=24, batch_size=16, eval_batch_size=16,
-             max_length=32, buckets=[32], epochs=1, warmup_fraction=0.1, lr=1e-3)
+             max_length=32, buckets=[32], epochs=1, warmup_fraction=0.1, lr=1e-3, metric=None)
+# the MR config's recipe (its model fields: λ = 0.5, classifier dropout 0.1), shrunk by SMALL
+RECIPE, RECIPE_MODEL = load_settings(os.path.join(ROOT, "configs", "finetune_mr.yaml"), kind=FinetuneSettings)
+
+
+def mr_settings(**changes) -> FinetuneSettings:
+    return dataclasses.replace(RECIPE, **{**SMALL, **changes})
 
 
 def save_backbone(directory, tokenizer, **config):
     """A tiny untrained GPTLMHeadModel with `tokenizer`, saved as a pretraining run saves it."""
-    config = GPTConfig.from_preset("tiny", vocab_size=len(tokenizer), n_positions=64, **config)
+    config = GPTConfig.from_preset("2x64", vocab_size=len(tokenizer), n_positions=64, **config)
     mindspore.set_seed(1234)  # not fine-tuning's seed: a model built "from scratch" must differ from it
     GPTLMHeadModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
@@ -59,9 +67,9 @@ def run(monkeypatch, tmp_path):
     """finetune() in this process (the host thread keeps its priority: pytest goes on after it)."""
     monkeypatch.setattr(trainer_module, "yield_host_thread", lambda: None)
 
-    def finetune(**settings):
-        settings = ft.FinetuneSettings(**{**SMALL, "output_dir": str(tmp_path / "out"), **settings})
-        return ft.finetune(settings, {}), tmp_path / "out"
+    def finetune(model=None, **settings):
+        return ft.finetune(mr_settings(output_dir=str(tmp_path / "out"), **settings), {**RECIPE_MODEL, **(model or {})}
+                           ), tmp_path / "out"
     return finetune
 
 
@@ -97,7 +105,7 @@ def test_classification_through_the_scripts(pretrained, tmp_path):
 
 
 def test_similarity_from_an_hf_directory(run, hf_dir):
-    summary, out = run(pretrained=hf_dir, dataset="lee", lm_coef=0.0)
+    summary, out = run(pretrained=hf_dir, dataset="lee", model={"lm_coef": 0.0})
     assert set(summary["test"]) == {"pearson", "spearman", "mse"}
     assert summary["epochs"][0]["train_loss"] < 1.0, "λ = 0: the regression loss alone"
     config = json.loads((out / "best" / "config.json").read_text())
@@ -125,8 +133,8 @@ def test_entailment_on_a_users_csv(run, pretrained, tmp_path):
 
 
 def test_hf_directory_gets_the_special_tokens_and_keeps_its_rows(hf_dir):
-    data = ft.load_data(ft.FinetuneSettings(**SMALL))
-    model, tokenizer = ft.build_model(ft.FinetuneSettings(**SMALL, pretrained=hf_dir), data, {})
+    data = ft.load_data(mr_settings())
+    model, tokenizer = ft.build_task_model(mr_settings(pretrained=hf_dir), data, RECIPE_MODEL)
     assert len(tokenizer) == 504 and model.config.vocab_size == 504
     assert model.config.classifier_token_id == tokenizer.eos_token_id == 502
     original = GPTLMHeadModel.from_pretrained(hf_dir).transformer.tokens_embed.weight.asnumpy()
@@ -135,45 +143,44 @@ def test_hf_directory_gets_the_special_tokens_and_keeps_its_rows(hf_dir):
 
 
 def test_from_scratch_keeps_shapes_not_weights(pretrained):
-    data = ft.load_data(ft.FinetuneSettings(**SMALL))
-    loaded, _ = ft.build_model(ft.FinetuneSettings(**SMALL, pretrained=pretrained), data, {})
-    scratch, _ = ft.build_model(ft.FinetuneSettings(**SMALL, pretrained=pretrained, from_scratch=True), data, {})
+    data = ft.load_data(mr_settings())
+    loaded, _ = ft.build_task_model(mr_settings(pretrained=pretrained), data, RECIPE_MODEL)
+    scratch, _ = ft.build_task_model(mr_settings(pretrained=pretrained, from_scratch=True), data, RECIPE_MODEL)
     a, b = (m.transformer.h[0].attn.c_attn.weight.asnumpy() for m in (loaded, scratch))
     assert a.shape == b.shape and not np.allclose(a, b)
     assert (loaded.config.lm_coef, loaded.config.classifier_dropout, loaded.config.num_labels) == (0.5, 0.1, 2)
 
 
 def test_batches_pad_to_the_bucket_lengths(pretrained):
-    settings = ft.FinetuneSettings(**{**SMALL, "buckets": [16, 32], "batch_size": 4})
+    settings = mr_settings(buckets=[16, 32], batch_size=4)
     data = ft.load_data(settings)
-    collate = ft.collator(ft.load_tokenizer(pretrained), data, settings)
+    collate = ft.collator(ft.tokenizer_for_finetuning(pretrained), data, settings)
     records = data.splits["train"][:10]
     widths = {collate(records[i:i + 4])["input_ids"].shape[1] for i in range(0, 10, 4)}
     assert widths <= {16, 32}
 
 
 def test_settings_errors_name_the_fix(pretrained):
-    data = ft.load_data(ft.FinetuneSettings(**SMALL))
+    data = ft.load_data(mr_settings())
     with pytest.raises(ValueError, match="set pretrained=<dir>"):
-        ft.build_model(ft.FinetuneSettings(**SMALL), data, {})
+        ft.build_task_model(mr_settings(), data, {})
     with pytest.raises(ValueError, match="max_length=100 exceeds the model's n_positions=64"):
-        ft.build_model(ft.FinetuneSettings(**{**SMALL, "max_length": 100, "buckets": None}, pretrained=pretrained),
-                       data, {})
+        ft.build_task_model(mr_settings(max_length=100, buckets=None, pretrained=pretrained), data, {})
     with pytest.raises(ValueError, match="metric='pearson' cannot pick the best epoch of a classification"):
-        ft.selection_metric(ft.FinetuneSettings(metric="pearson"), data)
+        ft.selection_metric(mr_settings(metric="pearson"), data)
     with pytest.raises(ValueError, match="task='similarity' does not fit dataset 'mr'"):
-        ft.load_data(ft.FinetuneSettings(**SMALL, task="similarity"))
+        ft.load_data(mr_settings(task="similarity"))
     with pytest.raises(ValueError, match="buckets=\\[16\\] must include a length >= max_length=32"):
-        ft.buckets_for(ft.FinetuneSettings(**{**SMALL, "buckets": [16]}))
+        ft.buckets_for(mr_settings(buckets=[16]))
+    with pytest.raises(ValueError, match="problem_type='multi_label_classification' cannot be fine-tuned here"):
+        ft.load_data(mr_settings(), "multi_label_classification")
 
 
 def test_overwrite_reaches_the_trainer():
-    from mindgpt.train.settings import load_settings
-
     settings, _ = load_settings(os.path.join(ROOT, "configs", "finetune_mr.yaml"), ["overwrite=true"],
-                                kind=ft.FinetuneSettings)
+                                kind=FinetuneSettings)
     assert ft.training_arguments(settings, "accuracy").overwrite_output_dir is True
-    assert ft.training_arguments(ft.FinetuneSettings(), "accuracy").overwrite_output_dir is False
+    assert ft.training_arguments(RECIPE, "accuracy").overwrite_output_dir is False
 
 
 def test_two_msrun_workers_match_one_process_on_the_combined_batch(pretrained, tmp_path):
@@ -205,8 +212,8 @@ def test_two_msrun_workers_match_one_process_on_the_combined_batch(pretrained, t
                              f"output_dir={tmp_path / 'single'}", *overrides], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
-    ids = ft.collator(GPTTokenizer.from_pretrained(tmp_path / "dp" / "best"), ft.load_data(ft.FinetuneSettings(**SMALL)),
-                      ft.FinetuneSettings(**SMALL))(load_labelled("mr", DATA_DIR).splits["test"][:16])
+    ids = ft.collator(GPTTokenizer.from_pretrained(tmp_path / "dp" / "best"), ft.load_data(mr_settings()),
+                      mr_settings())(load_labelled("mr", DATA_DIR).splits["test"][:16])
     logits = [GPTForSequenceClassification.from_pretrained(tmp_path / run / "best")(
         mindspore.Tensor(ids["input_ids"]), mindspore.Tensor(ids["attention_mask"])).logits.asnumpy()
         for run in ("single", "dp")]

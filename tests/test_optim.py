@@ -40,7 +40,7 @@ def test_updates_are_bias_corrected_adam(steps):
 
 
 def test_weight_decay_skips_biases_and_layer_norms():
-    model = GPTLMHeadModel(GPTConfig.from_preset("tiny"))
+    model = GPTLMHeadModel(GPTConfig.from_preset("2x64"))
     decayed = {p.name for p in model.trainable_params() if is_decayed(p.name)}
     assert "transformer.h.0.attn.c_attn.weight" in decayed and "transformer.tokens_embed.weight" in decayed
     assert not any(n.endswith(".bias") or ".ln_" in n for n in decayed)

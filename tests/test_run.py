@@ -22,7 +22,7 @@ RUN = {"model": {"n_layer": 2, "n_embd": 64}, "lr": 1e-3}
 
 
 def model_and_optimizer(**overrides):
-    model = GPTLMHeadModel(GPTConfig.from_preset("tiny", **{"vocab_size": 40, "n_positions": 16, **overrides}))
+    model = GPTLMHeadModel(GPTConfig.from_preset("2x64", **{"vocab_size": 40, "n_positions": 16, **overrides}))
     return model, build_optimizer(model, 1e-3)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import tensor
 from mindgpt import GPTConfig, GPTLMHeadModel, GPTTokenizer, score
-from mindgpt.score import encode
+from mindgpt.likelihood import encode
 from mindgpt.train import build_optimizer, make_train_step
 
 TEXTS = ["the cat sat on the mat", "a dog", "on the mat the cat sat and then it slept for a while", "cat"]

@@ -25,7 +25,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def config(tok):
-    return GPTConfig.from_preset("tiny", vocab_size=len(tok), **tok.special_token_ids())
+    return GPTConfig.from_preset("2x64", vocab_size=len(tok), **tok.special_token_ids())
 
 
 def pooled_positions(input_ids, token_id):
@@ -144,7 +144,7 @@ def test_special_token_spellings_in_records_are_text(eos):
                                              "pad_token": "<pad>"})
     texts = [f"the movie was great {eos} the end", f"<bos> the cat [SEP] <sep> sat <pad> {eos}"]
     batch = tasks.encode_records("entailment", tok, [{"text": t, "text_pair": t, "label": 0} for t in texts])
-    config = GPTConfig.from_preset("tiny", vocab_size=len(tok), **tok.special_token_ids())
+    config = GPTConfig.from_preset("2x64", vocab_size=len(tok), **tok.special_token_ids())
     check_rows(tok, config, batch, [(t, t) for t in texts])
     specials = set(tok.all_special_ids) - {tok.unk_token_id}
     assert [sorted(set(row[m == 1]) & specials) for row, m in zip(batch["input_ids"], batch["attention_mask"])] == [

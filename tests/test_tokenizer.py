@@ -168,7 +168,7 @@ def test_special_tokens_are_never_split(trained):
     assert trained.encode("fox[EOS]dog") == trained.encode("fox") + [trained.eos_token_id] + trained.encode("dog")
     assert trained.eos_token_id not in trained.encode("[eos]")  # matched case-sensitively, before lower-casing
     assert trained.encode("fox", add_special_tokens=True) == trained.encode("fox")  # GPT-1 adds none, as HF
-    config = GPTConfig.from_preset("tiny", vocab_size=len(trained), **ids)
+    config = GPTConfig.from_preset("2x64", vocab_size=len(trained), **ids)
     assert config.classifier_token_id == trained.eos_token_id
 
 

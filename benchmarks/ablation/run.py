@@ -33,8 +33,8 @@ import numpy as np
 
 from mindgpt.cli import set_up_device
 from mindgpt.metrics import task_metrics
-from mindgpt.train.finetune import FinetuneSettings, finetune, load_data, selection_metric, subset
-from mindgpt.train.settings import load_settings
+from mindgpt.train.finetune import finetune, load_data, selection_metric, subset
+from mindgpt.train.settings import FinetuneSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

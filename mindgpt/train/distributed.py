@@ -1,4 +1,9 @@
-"""Data-parallel set-up, done once at the entry point: msrun and rank-table launches both end here."""
+"""Data-parallel set-up, once per process: msrun and rank-table launches both end here.
+
+The CLI's entry point (`cli.set_up_device`) sets it up before any work. A Python script calling `Trainer`,
+`pretrain` or `finetune` itself gets it from them: they call `init_data_parallel`, which sets up on the first call
+and afterwards only reports (rank, world size).
+"""
 from __future__ import annotations
 
 import os

@@ -34,6 +34,7 @@ from ..tasks import TASKS
 from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
 from .distributed import init_data_parallel
 from .run import disk_full_reported, precision_for
+from .settings import FinetuneSettings
 from .trainer import LAYOUT, EvalPrediction, Trainer, TrainingArguments
 
 logger = logging.getLogger("mindgpt")
@@ -43,51 +44,19 @@ DEFAULT_METRIC = {"classification": "accuracy", "regression": "pearson", "multip
 BEST_DIR = "best"
 
 
-@dataclasses.dataclass
-class FinetuneSettings:
-    """Defaults are the paper's fine-tuning recipe; configs/finetune_<task>.yaml set the data."""
-
-    pretrained: str | None = None  # a mindgpt pretraining output (…/final) or an HF openai-gpt directory
-    from_scratch: bool = False  # the pretrained directory's shapes and tokenizer, but random weights
-    dataset: str = "mr"  # mr, imdb, bbc, tweets, lee, shakespeare_next_line or custom (see data/datasets.py)
-    data_path: str | None = None  # custom: a .csv/.jsonl file or a folder with train/validation/test files
-    task: str | None = None  # custom pairs only: entailment or similarity instead of the inferred task
-    kind: str | None = None  # custom only: classification or regression when the labels leave it open
-    data_dir: str = "data_cache"
-    split_seed: int = 0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    n_choices: int = 2  # shakespeare_next_line: candidate lines per example (2-4)
-    max_train_examples: int = 0  # 0: all; else a seeded random subset (quick runs, the CPU ablation)
-    max_eval_examples: int = 0  # 0: all; else a seeded subset of validation and of test
-    output_dir: str = "outputs/finetune_mr"
-    max_length: int = 128  # tokens per row, specials included; at most the model's n_positions
-    buckets: list[int] | None = None  # padded lengths; default 32, 64, ... below max_length, and max_length
-    epochs: int = 3
-    max_steps: int | None = None  # stop after this many updates (quick runs), whatever `epochs` says
-    resume: bool = False  # continue from the newest checkpoint-<step> in output_dir
-    overwrite: bool = False  # replace the run in output_dir (its checkpoints and logs); else it is refused
-    batch_size: int = 32  # examples per optimizer step
-    grad_accum: int = 1  # micro-batches per step, when batch_size does not fit in memory at once
-    eval_batch_size: int = 64
-    lr: float = 6.25e-5
-    warmup_fraction: float = 0.002
-    lr_decay: str = "linear"
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    lm_coef: float = 0.5  # λ in L3 = L2 + λ·L1; 0 trains on the task loss alone
-    classifier_dropout: float = 0.1  # dropout on the pooled state before the classifier (either head)
-    metric: str | None = None  # validation metric that picks the best epoch; default per task kind
-    precision: str = "auto"
-    seed: int = 42
-    log_every: int = 10
-
-
 # --- data ----------------------------------------------------------------------------------------
-def load_data(settings: FinetuneSettings) -> LabelledData:
-    """The dataset's cached splits; `task` may re-read custom text pairs as entailment or similarity."""
+# What a custom file's labels are, by the classifier's problem_type: a number to regress or a class.
+LABELS_OF_PROBLEM = {"regression": "regression", "single_label_classification": "classification"}
+
+
+def load_data(settings: FinetuneSettings, problem_type: str | None = None) -> LabelledData:
+    """The dataset's cached splits; `task` may re-read custom text pairs as entailment or similarity, and
+    `problem_type` (the model field) says what a custom file's labels are when they leave it open."""
+    if problem_type is not None and problem_type not in LABELS_OF_PROBLEM:
+        raise ValueError(f"problem_type={problem_type!r} cannot be fine-tuned here; use one of {list(LABELS_OF_PROBLEM)}")
     data = load_labelled(settings.dataset, settings.data_dir, settings.split_seed, settings.val_fraction,
-                         settings.test_fraction, settings.data_path, settings.n_choices, settings.kind)
+                         settings.test_fraction, settings.data_path, settings.n_choices,
+                         LABELS_OF_PROBLEM.get(problem_type) if settings.dataset == "custom" else None)
     if settings.task is None or settings.task == data.task:
         return data
     pair_tasks = ("entailment", "similarity")
@@ -127,7 +96,7 @@ def head_class(task: str) -> type:
     return GPTDoubleHeadsModel if task == "multiple_choice" else GPTForSequenceClassification
 
 
-def load_tokenizer(directory: str) -> GPTTokenizer:
+def tokenizer_for_finetuning(directory: str) -> GPTTokenizer:
     """The directory's tokenizer with any missing fine-tuning token added ([BOS] [SEP] [EOS] [PAD])."""
     tokenizer = GPTTokenizer.from_pretrained(directory)
     missing = {role: name for role, name in DEFAULT_SPECIAL_TOKENS.items() if role not in tokenizer.special_tokens}
@@ -136,19 +105,17 @@ def load_tokenizer(directory: str) -> GPTTokenizer:
     return tokenizer
 
 
-def build_model(settings: FinetuneSettings, data: LabelledData, model_overrides: dict[str, Any]
-                ) -> tuple[GPTForSequenceClassification | GPTDoubleHeadsModel, GPTTokenizer]:
+def build_task_model(settings: FinetuneSettings, data: LabelledData, model_overrides: dict[str, Any]
+                     ) -> tuple[GPTForSequenceClassification | GPTDoubleHeadsModel, GPTTokenizer]:
     """The task model on the pretrained backbone (or its random twin), vocabulary grown to the tokenizer."""
     if not settings.pretrained:
         raise ValueError("set pretrained=<dir>: a mindgpt pretraining output (e.g. outputs/pretrain_small/final) "
                          "or an HF openai-gpt directory; with from_scratch=true only its shapes are used")
     ms.set_seed(settings.seed)
     np.random.seed(settings.seed)  # resize_token_embeddings draws the new rows with numpy
-    tokenizer = load_tokenizer(settings.pretrained)
+    tokenizer = tokenizer_for_finetuning(settings.pretrained)
     cls = head_class(data.task)
-    overrides = {"num_labels": data.num_labels, "lm_coef": settings.lm_coef,
-                 "classifier_dropout": settings.classifier_dropout,
-                 "summary_first_dropout": settings.classifier_dropout, **model_overrides}
+    overrides = {"num_labels": data.num_labels, **model_overrides}
     if settings.from_scratch:
         model = cls(GPTConfig.from_pretrained(settings.pretrained, **overrides))
     else:
@@ -181,7 +148,8 @@ def metrics_for(data: LabelledData) -> Callable[[EvalPrediction], dict[str, floa
     return compute
 
 
-def score(trainer: Trainer, records: list[dict], data: LabelledData) -> tuple[dict[str, float], np.ndarray]:
+def metrics_and_predictions(trainer: Trainer, records: list[dict], data: LabelledData
+                            ) -> tuple[dict[str, float], np.ndarray]:
     """(metrics, predictions) of a split."""
     output = trainer.predict(records)
     predictions = predict(data.kind, output.predictions)
@@ -213,8 +181,8 @@ def report(trainer: Trainer, tokenizer: GPTTokenizer, data: LabelledData, settin
     """Score validation and test, write `test_predictions.jsonl` and `metrics.json` into `out`."""
     validation = subset(data.splits["validation"], settings.max_eval_examples, settings.split_seed)
     test = subset(data.splits["test"], settings.max_eval_examples, settings.split_seed)
-    val_metrics, _ = score(trainer, validation, data)
-    test_metrics, predictions = score(trainer, test, data)
+    val_metrics, _ = metrics_and_predictions(trainer, validation, data)
+    test_metrics, predictions = metrics_and_predictions(trainer, test, data)
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(out / "test_predictions.jsonl", test, predictions, data)
     summary = {"dataset": data.name, "task": data.task, "kind": data.kind, "data": data.meta["dir"],
@@ -249,9 +217,9 @@ def training_arguments(settings: FinetuneSettings, metric: str, world: int = 1) 
 def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dict[str, Any]:
     """Train with the Trainer for `epochs`, keep the best epoch by validation `metric`, then report on test."""
     rank, world = init_data_parallel()  # before the model: its gradients are reduced over the ranks
-    data = load_data(settings)
+    data = load_data(settings, model_overrides.get("problem_type"))
     metric = selection_metric(settings, data)
-    model, tokenizer = build_model(settings, data, model_overrides)
+    model, tokenizer = build_task_model(settings, data, model_overrides)
     train = subset(data.splits["train"], settings.max_train_examples, settings.split_seed)
     validation = subset(data.splits["validation"], settings.max_eval_examples, settings.split_seed)
     if len(train) < settings.batch_size:
@@ -260,7 +228,7 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
     if rank == 0:
         print(f"mindgpt finetune: {data.name} ({data.task}, {data.num_labels} label(s)), {len(train)} train / "
               f"{len(validation)} validation examples, {settings.epochs} epochs of {len(train) // settings.batch_size}"
-              f" steps, λ={settings.lm_coef}, {'from scratch' if settings.from_scratch else settings.pretrained}")
+              f" steps, λ={model.config.lm_coef}, {'from scratch' if settings.from_scratch else settings.pretrained}")
     collate = collator(tokenizer, data, settings)
     validate_records(train, tokenizer, data.task, collate.keywords)  # bad records fail now, not mid-epoch
     trainer = Trainer(model, training_arguments(settings, metric, world), train_dataset=train, eval_dataset=validation,
@@ -276,7 +244,7 @@ def finetune(settings: FinetuneSettings, model_overrides: dict[str, Any]) -> dic
         return {}
     epochs = epoch_history(trainer.state.log_history, metric)
     best = max(epochs, key=lambda e: e["validation"][metric])
-    extra = {"pretrained": settings.pretrained, "from_scratch": settings.from_scratch, "lm_coef": settings.lm_coef,
+    extra = {"pretrained": settings.pretrained, "from_scratch": settings.from_scratch, "lm_coef": model.config.lm_coef,
              "seed": settings.seed, "train_examples": len(train), "steps": result.global_step, "metric": metric,
              "train_loss": result.training_loss, "best_epoch": best["epoch"], "epochs": epochs,
              "best_dir": str(out / BEST_DIR), "train_seconds": result.metrics["train_runtime"],
@@ -297,12 +265,13 @@ def epoch_history(log_history: list[dict[str, Any]], metric: str) -> list[dict[s
     return history
 
 
-def evaluate(directory: str, settings: FinetuneSettings) -> dict[str, Any]:
+def evaluate_finetuned(directory: str, settings: FinetuneSettings) -> dict[str, Any]:
     """Score a fine-tuned model (a finetune output_dir or its best/) on the settings' dataset: writes
     `<directory>/evaluation/metrics.json` and `test_predictions.jsonl`."""
     root = Path(directory)
     model_dir = root / BEST_DIR if (root / BEST_DIR).is_dir() else root
-    data = load_data(settings)
+    model_config = GPTConfig.from_pretrained(model_dir)
+    data = load_data(settings, model_config.problem_type)
     tokenizer = GPTTokenizer.from_pretrained(model_dir)
     model = head_class(data.task).from_pretrained(model_dir)
     if model.config.num_labels != data.num_labels and data.kind != "multiple_choice":

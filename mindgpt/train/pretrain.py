@@ -86,13 +86,13 @@ def load_tokenizer(settings: PretrainSettings, docs: list[tuple[str, str]]) -> G
         tokenizer = GPTTokenizer.from_pretrained(settings.tokenizer)
         tokenizer.add_special_tokens()
         return tokenizer
-    digest = hashlib.sha256(str(settings.vocab_size).encode())
+    digest = hashlib.sha256(str(settings.bpe_vocab_size).encode())
     for name, text in docs:
         digest.update(name.encode() + b"\0" + text.encode())
     cache = Path(settings.data_dir) / f"tokenizer-{digest.hexdigest()[:16]}"
     if (cache / "tokenizer.json").is_file():
         return GPTTokenizer.from_pretrained(cache)
-    tokenizer = GPTTokenizer.train((text for _, text in docs), vocab_size=settings.vocab_size)
+    tokenizer = GPTTokenizer.train((text for _, text in docs), vocab_size=settings.bpe_vocab_size)
     tokenizer.save_pretrained(cache)
     return tokenizer
 
@@ -116,7 +116,8 @@ def prepare_data(settings: PretrainSettings, rank: int, world: int) -> tuple[GPT
 
 
 # --- model and optimizer -------------------------------------------------------------------------
-def build_model(settings: PretrainSettings, model_overrides: dict[str, Any], tokenizer: GPTTokenizer) -> GPTLMHeadModel:
+def build_lm(settings: PretrainSettings, model_overrides: dict[str, Any], tokenizer: GPTTokenizer) -> GPTLMHeadModel:
+    """The preset with the YAML's model fields, its table sized and its special ids named by the tokenizer."""
     config = GPTConfig.from_preset(settings.model, **{**tokenizer.special_token_ids(), **model_overrides,
                                                       "vocab_size": len(tokenizer)})
     if settings.block_size > config.n_positions:
@@ -130,7 +131,7 @@ def window(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.concatenate([x, y[:, -1:]], axis=1)
 
 
-def evaluate(model: GPTLMHeadModel, shards: TokenShards, settings: PretrainSettings) -> float:
+def validation_loss(model: GPTLMHeadModel, shards: TokenShards, settings: PretrainSettings) -> float:
     """Mean validation loss over fixed windows (the same ones at every evaluation)."""
     model.set_train(False)
     total, count = 0.0, 0
@@ -160,7 +161,7 @@ def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dic
             (out / "settings.json").write_text(json.dumps(
                 {**dataclasses.asdict(settings), **model_overrides}, indent=2))
         tokenizer, shards = prepare_data(settings, rank, world)
-        model = build_model(settings, model_overrides, tokenizer)
+        model = build_lm(settings, model_overrides, tokenizer)
         lrs = lr_schedule(settings.lr, settings.max_steps, settings.warmup_steps, settings.lr_decay, settings.min_lr)
         optimizer = build_optimizer(model, lrs, settings.weight_decay)
         with disk_full_reported(out, LAYOUT, model, optimizer):
@@ -201,7 +202,7 @@ def train(settings: PretrainSettings, model: GPTLMHeadModel, optimizer: ms.nn.Op
         done = step + 1
         record: dict[str, Any] = {"step": done, "loss": loss, "lr": float(lrs[step])}
         if done % settings.eval_every == 0 or done == settings.max_steps:
-            val_loss = evaluate(model, shards, settings) if rank == 0 else float("nan")
+            val_loss = validation_loss(model, shards, settings) if rank == 0 else float("nan")
             record.update(val_loss=val_loss, val_ppl=math.exp(val_loss))
         elapsed = time.perf_counter() - timer
         record["tokens_per_s"] = tokens_per_step * (done - first) / max(elapsed, 1e-9)
@@ -231,7 +232,7 @@ def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, 
     final = out / "final"
     model.save_pretrained(final)
     tokenizer.save_pretrained(final)
-    val_loss = evaluate(model, shards, settings)
+    val_loss = validation_loss(model, shards, settings)
     plot_losses(out / "loss.png", {"train": metrics.curve("loss"), "val": metrics.curve("val_loss")},
                 f"mindgpt pretraining: {settings.model}, {settings.corpus}")
     prompt = [tokenizer.bos_token_id] + tokenizer.encode_batch([settings.sample_prompt])[0] if settings.sample_prompt else [

@@ -14,76 +14,149 @@ import math
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from ..config import PRESETS, GPTConfig
-from ..config import _FIELDS as MODEL_FIELDS
+from ..config import FIELDS, PRESETS, GPTConfig
+
+# The shipped run configs: the repository's configs/, which setup.py installs as mindgpt/configs/.
+_PACKAGE = Path(__file__).resolve().parents[1]
+CONFIG_DIR = next((d for d in (_PACKAGE / "configs", _PACKAGE.parent / "configs") if d.is_dir()), _PACKAGE / "configs")
 
 
 @dataclasses.dataclass
 class PretrainSettings:
-    """Training settings; configs/*.yaml name them (the CLI's default is configs/pretrain_small.yaml)."""
+    """Pretraining settings. A run's YAML (configs/pretrain_*.yaml) is the one place their values live: it names
+    every field without a default. The fields with a default are switches, off unless a run asks."""
 
-    model: str = "small"  # GPTConfig preset; GPTConfig field keys override it
-    corpus: str = "shakespeare"  # or "english" (pretrain.NAMED_CORPORA), a .txt file, a directory of .txt/.md
+    model: str  # GPTConfig preset (config.PRESETS); GPTConfig field keys in the same YAML override it
+    corpus: str  # a named corpus (data.corpora.NAMED_CORPORA), a .txt file, or a directory of .txt/.md files
+    bpe_vocab_size: int  # tokens the BPE vocabulary trained on the corpus holds; the model's vocab_size follows it
+    val_fraction: float
+    data_dir: str
+    output_dir: str
+    block_size: int
+    batch_size: int  # sequences per optimizer step, over all ranks and micro-batches
+    grad_accum: int
+    max_steps: int
+    lr: float
+    min_lr: float
+    warmup_steps: int
+    lr_decay: str
+    weight_decay: float
+    grad_clip: float
+    precision: str  # auto: fp32 on CPU, fp16 (dynamic loss scaling) on GPU/Ascend; or fp32/fp16/bf16
+    seed: int
+    eval_every: int
+    eval_batches: int
+    log_every: int
+    save_every: int
+    keep_checkpoints: int
+    sample_prompt: str
+    sample_tokens: int
     tokenizer: str | None = None  # an existing tokenizer directory, instead of training one on the corpus
-    vocab_size: int = 512  # size of the BPE vocabulary trained on the corpus
-    val_fraction: float = 0.05
-    data_dir: str = "data_cache"
-    output_dir: str = "outputs/pretrain_small"
-    block_size: int = 128
-    batch_size: int = 12  # sequences per optimizer step, over all ranks and micro-batches
-    grad_accum: int = 1
-    max_steps: int = 400
-    lr: float = 6e-4
-    min_lr: float = 6e-5
-    warmup_steps: int = 60
-    lr_decay: str = "cosine"
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    precision: str = "auto"  # fp32 on CPU; fp16 (dynamic loss scaling) on GPU/Ascend; or fp32/fp16/bf16
-    seed: int = 1337
-    eval_every: int = 100
-    eval_batches: int = 40
-    log_every: int = 10
-    save_every: int = 100
-    keep_checkpoints: int = 3
     resume: bool = False  # continue the run in output_dir from its newest intact checkpoint
     overwrite: bool = False  # replace the run in output_dir (its checkpoints and logs); else it is refused
-    sample_prompt: str = "ROMEO:"
-    sample_tokens: int = 48
+
+
+@dataclasses.dataclass
+class FinetuneSettings:
+    """Fine-tuning settings; configs/finetune_<task>.yaml name every field without a default (the paper's recipe:
+    lr 6.25e-5, linear decay after 0.2% warmup, 3 epochs, batch 32). The model's own fields (λ as `lm_coef`,
+    `classifier_dropout`, `problem_type`, ...) sit in the same YAML and go to GPTConfig."""
+
+    dataset: str  # mr, imdb, bbc, tweets, lee, shakespeare_next_line or custom (see data/datasets.py)
+    data_dir: str
+    split_seed: int
+    val_fraction: float
+    test_fraction: float
+    output_dir: str
+    max_length: int  # tokens per row, specials included; at most the model's n_positions
+    buckets: list[int] | None  # padded lengths, one compiled graph each; null: 32, 64, ... below max_length
+    epochs: int
+    batch_size: int  # examples per optimizer step
+    grad_accum: int  # micro-batches per step, when batch_size does not fit in memory at once
+    eval_batch_size: int
+    lr: float
+    warmup_fraction: float
+    lr_decay: str
+    weight_decay: float
+    grad_clip: float
+    metric: str | None  # validation metric that picks the best epoch; null: the task's headline metric
+    precision: str
+    seed: int
+    log_every: int
+    pretrained: str | None = None  # a mindgpt pretraining output (…/final) or an HF openai-gpt directory
+    from_scratch: bool = False  # the pretrained directory's shapes and tokenizer, but random weights
+    data_path: str | None = None  # custom: a .csv/.jsonl file or a folder with train/validation/test files
+    task: str | None = None  # custom pairs only: entailment or similarity instead of the inferred task
+    n_choices: int = 2  # shakespeare_next_line: candidate lines per example (2-4)
+    max_train_examples: int = 0  # 0: all; else a seeded random subset (quick runs, the CPU ablation)
+    max_eval_examples: int = 0  # 0: all; else a seeded subset of validation and of test
+    max_steps: int | None = None  # stop after this many updates (quick runs), whatever `epochs` says
+    resume: bool = False  # continue from the newest checkpoint-<step> in output_dir
+    overwrite: bool = False  # replace the run in output_dir (its checkpoints and logs); else it is refused
+
+
+# Names that moved: the old key, and what to write instead.
+MOVED = {"vocab_size": "the BPE vocabulary's size is bpe_vocab_size (the model's vocab_size follows the tokenizer)",
+         "kind": "a classifier's loss is the model field problem_type: single_label_classification or regression"}
+# Model fields a run never sets: the tokenizer sizes the table, and its special tokens name the ids.
+TOKENIZER_FIELDS = ("vocab_size", "pad_token_id", "cls_token_id", "bos_token_id", "sep_token_id", "eos_token_id")
 
 
 def load_settings(path: str | None, overrides: Sequence[str] = (), kind: type = PretrainSettings
                   ) -> tuple[Any, dict[str, Any]]:
-    """(settings of dataclass `kind`, model config overrides) from a YAML file and `key=value` strings
-    (values parsed as YAML)."""
-    values: dict[str, Any] = read_yaml(path) if path else {}
+    """(settings of dataclass `kind`, model config overrides) from a YAML file (a path, or the name of a config
+    mindgpt ships) and `key=value` strings (values parsed as YAML). Keys naming a public GPTConfig field
+    (`config.FIELDS` or an alias such as `hidden_size`) are model overrides; the rest are `kind`'s fields."""
+    values: dict[str, Any] = read_yaml(find_config(path)) if path else {}
     values.update(parse_overrides(overrides))
     values = {key: _number(value) for key, value in values.items()}
-    known = {f.name for f in dataclasses.fields(kind)}
-    model_keys = set(MODEL_FIELDS) - {"extra", "vocab_size"} | set(GPTConfig.attribute_map)
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    model_keys = (set(FIELDS) | set(GPTConfig.attribute_map)) - set(TOKENIZER_FIELDS)
     for key in values:
-        if key not in known and key not in model_keys:
-            close = difflib.get_close_matches(key, sorted(known | model_keys), n=1)
+        if key in MOVED and key not in fields:
+            raise ValueError(f"setting {key!r} is not a {kind.__name__} field: {MOVED[key]}")
+        if key not in fields and key not in model_keys:
+            close = difflib.get_close_matches(key, sorted(set(fields) | model_keys), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown setting {key!r}{hint}")
-    annotations = {f.name: f.type for f in dataclasses.fields(kind)}
+    missing = [name for name, f in fields.items() if name not in values and f.default is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{path or 'the settings'} lack(s) {', '.join(missing)}: a run's YAML names every setting "
+                         f"(copy them from the shipped {example_config(kind)})")
     for key, value in values.items():
-        if key in known:
-            check_setting(key, value, annotations[key])
-    model_overrides = {k: v for k, v in values.items() if k not in known}
+        if key in fields:
+            check_setting(key, value, fields[key].type)
+    model_overrides = {k: v for k, v in values.items() if k not in fields}
     # the vocabulary is the tokenizer's, known later: token ids in the overrides are checked against it then
     GPTConfig(**{**model_overrides, "vocab_size": sys.maxsize})
-    return kind(**{k: v for k, v in values.items() if k in known}), model_overrides
+    return kind(**{k: v for k, v in values.items() if k in fields}), model_overrides
+
+
+def example_config(kind: type) -> str:
+    return "configs/pretrain_small.yaml" if kind is PretrainSettings else "configs/finetune_mr.yaml"
+
+
+def find_config(path: str) -> str:
+    """`path` itself when it exists, else the shipped config of that file name (`pretrain_english.yaml`, or
+    `configs/pretrain_english.yaml` from outside a checkout): the configs install with the package."""
+    if os.path.exists(path):
+        return path
+    shipped = CONFIG_DIR / os.path.basename(path)
+    if shipped.is_file():
+        return str(shipped)
+    raise FileNotFoundError(f"config file {path!r} does not exist; mindgpt ships "
+                            f"{', '.join(sorted(p.name for p in CONFIG_DIR.glob('*.yaml')))}")
 
 
 def read_yaml(path: str) -> dict[str, Any]:
     """A settings file's mapping; a missing, unreadable or non-mapping file is an error naming it."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist (see configs/*.yaml)")
+        raise FileNotFoundError(f"config file {path!r} is not a file")
     with open(path, encoding="utf-8") as f:
         try:
             values = yaml.safe_load(f)

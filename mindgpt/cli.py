@@ -119,7 +119,7 @@ def finetune(args: argparse.Namespace) -> None:
     from .train.finetune import finetune as run, summary_line
     from .train.settings import FinetuneSettings, load_settings
 
-    settings, model_overrides = load_settings(args.config, args.overrides, kind=FinetuneSettings)
+    settings, model_overrides = load_settings(args.config, args.overrides, settings_class=FinetuneSettings)
     set_up_device()
     summary = run(settings, model_overrides)
     if not summary:  # not rank 0, which reports for every rank
@@ -133,7 +133,7 @@ def evaluate(args: argparse.Namespace) -> None:
     from .train.finetune import evaluate_finetuned as run, summary_line
     from .train.settings import FinetuneSettings, load_settings, parse_overrides
 
-    settings, model_overrides = load_settings(args.config, args.overrides, kind=FinetuneSettings)
+    settings, model_overrides = load_settings(args.config, args.overrides, settings_class=FinetuneSettings)
     changed = sorted(set(parse_overrides(args.overrides)) & set(model_overrides))  # the YAML's own are as trained
     if changed:
         raise ValueError(f"evaluate takes the fine-tuned model as saved; drop the model settings {changed}")

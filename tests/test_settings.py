@@ -14,8 +14,8 @@ MR = os.path.join(ROOT, "configs", "finetune_mr.yaml")
 
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))))
 def test_every_shipped_config_passes_the_checks(path):
-    kind = FinetuneSettings if os.path.basename(path).startswith("finetune") else PretrainSettings
-    assert isinstance(load_settings(path, kind=kind)[0], kind)
+    settings_class = FinetuneSettings if os.path.basename(path).startswith("finetune") else PretrainSettings
+    assert isinstance(load_settings(path, settings_class=settings_class)[0], settings_class)
 
 
 @pytest.mark.parametrize("override,message", [
@@ -59,7 +59,7 @@ def test_bad_pretrain_settings_are_refused_at_load(override, message):
 ])
 def test_bad_finetune_settings_are_refused_at_load(override, message):
     with pytest.raises(ValueError, match=message):
-        load_settings(MR, [override], kind=FinetuneSettings)
+        load_settings(MR, [override], settings_class=FinetuneSettings)
 
 
 def test_good_values_load_with_their_types():
@@ -67,7 +67,7 @@ def test_good_values_load_with_their_types():
                                            "tokenizer=null", "resid_pdrop=0.1"])
     assert (settings.resume, settings.lr, settings.lr_decay, settings.grad_clip) == (True, 1e-3, "linear", 0)
     assert settings.tokenizer is None and model["resid_pdrop"] == 0.1
-    settings, _ = load_settings(MR, ["buckets=[32, 64, 128]", "lr=1"], kind=FinetuneSettings)  # an int for a float
+    settings, _ = load_settings(MR, ["buckets=[32, 64, 128]", "lr=1"], settings_class=FinetuneSettings)  # an int for a float
     assert settings.buckets == [32, 64, 128] and settings.lr == 1
 
 
@@ -98,5 +98,5 @@ def test_a_run_yaml_names_every_setting_and_a_shipped_config_is_found_by_name(tm
 
 
 def test_the_model_fields_of_a_run_are_gptconfigs_own():
-    _, model = load_settings(MR, ["hidden_size=128", "problem_type=regression"], kind=FinetuneSettings)
+    _, model = load_settings(MR, ["hidden_size=128", "problem_type=regression"], settings_class=FinetuneSettings)
     assert model == {"lm_coef": 0.5, "classifier_dropout": 0.1, "hidden_size": 128, "problem_type": "regression"}

@@ -1,7 +1,7 @@
 """Fine-tuning a pretrained GPT on a labelled task with the paper's objective L3 = L2 + λ·L1 (section 3.2).
 
-The recipe's defaults are the paper's: lr 6.25e-5 with linear decay after 0.2% warmup, 3 epochs, batch 32,
-classifier dropout 0.1, λ = 0.5. The backbone is a mindgpt pretraining output or an HF `openai-gpt`
+The configs (configs/finetune_<task>.yaml) hold the paper's recipe: lr 6.25e-5 with linear decay after 0.2%
+warmup, 3 epochs, batch 32, and the model fields classifier dropout 0.1 and λ = `lm_coef` = 0.5. The backbone is a mindgpt pretraining output or an HF `openai-gpt`
 directory; a tokenizer without [BOS]/[SEP]/[EOS]/[PAD] gets them added and the token table grows to match,
 new rows freshly initialized, as the course notebook does. `from_scratch=true` keeps the shapes and the
 tokenizer but starts from random weights: the paper's "no pre-training" ablation.

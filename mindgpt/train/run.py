@@ -404,7 +404,7 @@ def yield_host_thread() -> None:
     """Lower the calling (main Python) thread to SCHED_IDLE on a CPU target, after the first compiled step.
 
     While a compiled step runs, MindSpore's host thread busy-waits for the kernels and takes most of one of
-    the cores they need; idle priority hands that core back (measured +45% training tokens/s on 2 cores).
+    the cores they need; idle priority hands that core back to the kernels.
     Linux only; elsewhere, or on GPU/Ascend, a no-op.
     """
     if ms.get_context("device_target") == "CPU" and hasattr(os, "SCHED_IDLE"):

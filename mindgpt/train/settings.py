@@ -1,6 +1,6 @@
 """Run settings: a YAML file plus `key=value` overrides, checked against the fields that exist.
 
-Keys that name a GPTConfig field (`n_layer`, `n_embd`, `resid_pdrop`, ...) shape the model; the rest
+Keys that name a public GPTConfig field (`n_layer`, `resid_pdrop`, `lm_coef`, ...) shape the model; the rest
 are training settings. An unknown key is an error that suggests the closest known one. Every value is checked
 when the settings load, before any data or model work: a setting against its dataclass annotation and its range
 (`RANGES`, `CHOICES`), a model field by `GPTConfig.validate`. A typo found there costs nothing; found by the
@@ -107,19 +107,19 @@ MOVED = {"vocab_size": "the BPE vocabulary's size is bpe_vocab_size (the model's
 TOKENIZER_FIELDS = ("vocab_size", "pad_token_id", "cls_token_id", "bos_token_id", "sep_token_id", "eos_token_id")
 
 
-def load_settings(path: str | None, overrides: Sequence[str] = (), kind: type = PretrainSettings
+def load_settings(path: str | None, overrides: Sequence[str] = (), settings_class: type = PretrainSettings
                   ) -> tuple[Any, dict[str, Any]]:
-    """(settings of dataclass `kind`, model config overrides) from a YAML file (a path, or the name of a config
+    """(an instance of `settings_class`, model config overrides) from a YAML file (a path, or the name of a config
     mindgpt ships) and `key=value` strings (values parsed as YAML). Keys naming a public GPTConfig field
-    (`config.FIELDS` or an alias such as `hidden_size`) are model overrides; the rest are `kind`'s fields."""
+    (`config.FIELDS` or an alias such as `hidden_size`) are model overrides; the rest are `settings_class`'s fields."""
     values: dict[str, Any] = read_yaml(find_config(path)) if path else {}
     values.update(parse_overrides(overrides))
     values = {key: _number(value) for key, value in values.items()}
-    fields = {f.name: f for f in dataclasses.fields(kind)}
+    fields = {f.name: f for f in dataclasses.fields(settings_class)}
     model_keys = (set(FIELDS) | set(GPTConfig.attribute_map)) - set(TOKENIZER_FIELDS)
     for key in values:
         if key in MOVED and key not in fields:
-            raise ValueError(f"setting {key!r} is not a {kind.__name__} field: {MOVED[key]}")
+            raise ValueError(f"setting {key!r} is not a {settings_class.__name__} field: {MOVED[key]}")
         if key not in fields and key not in model_keys:
             close = difflib.get_close_matches(key, sorted(set(fields) | model_keys), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -127,18 +127,18 @@ def load_settings(path: str | None, overrides: Sequence[str] = (), kind: type = 
     missing = [name for name, f in fields.items() if name not in values and f.default is dataclasses.MISSING]
     if missing:
         raise ValueError(f"{path or 'the settings'} lack(s) {', '.join(missing)}: a run's YAML names every setting "
-                         f"(copy them from the shipped {example_config(kind)})")
+                         f"(copy them from the shipped {example_config(settings_class)})")
     for key, value in values.items():
         if key in fields:
             check_setting(key, value, fields[key].type)
     model_overrides = {k: v for k, v in values.items() if k not in fields}
     # the vocabulary is the tokenizer's, known later: token ids in the overrides are checked against it then
     GPTConfig(**{**model_overrides, "vocab_size": sys.maxsize})
-    return kind(**{k: v for k, v in values.items() if k in fields}), model_overrides
+    return settings_class(**{k: v for k, v in values.items() if k in fields}), model_overrides
 
 
-def example_config(kind: type) -> str:
-    return "configs/pretrain_small.yaml" if kind is PretrainSettings else "configs/finetune_mr.yaml"
+def example_config(settings_class: type) -> str:
+    return "configs/pretrain_small.yaml" if settings_class is PretrainSettings else "configs/finetune_mr.yaml"
 
 
 def find_config(path: str) -> str:
@@ -170,17 +170,16 @@ def read_yaml(path: str) -> dict[str, Any]:
 
 # Ranges beyond the type, by setting name: a name means the same in every kind of settings.
 LIMITS = {">= 1": lambda v: v >= 1, ">= 0": lambda v: v >= 0, "> 0": lambda v: v > 0,
-          "in (0, 1)": lambda v: 0 < v < 1, "in [0, 1)": lambda v: 0 <= v < 1, "in [0, 1]": lambda v: 0 <= v <= 1}
+          "in (0, 1)": lambda v: 0 < v < 1, "in [0, 1]": lambda v: 0 <= v <= 1}
 RANGES = {
-    **dict.fromkeys(("vocab_size", "block_size", "batch_size", "grad_accum", "max_steps", "eval_every", "eval_batches",
+    **dict.fromkeys(("bpe_vocab_size", "block_size", "batch_size", "grad_accum", "max_steps", "eval_every", "eval_batches",
                      "log_every", "save_every", "keep_checkpoints", "max_length", "epochs", "eval_batch_size"), ">= 1"),
     **dict.fromkeys(("min_lr", "warmup_steps", "weight_decay", "grad_clip", "seed", "split_seed", "sample_tokens",
-                     "max_train_examples", "max_eval_examples", "lm_coef"), ">= 0"),
+                     "max_train_examples", "max_eval_examples"), ">= 0"),
     "lr": "> 0", "val_fraction": "in (0, 1)", "test_fraction": "in (0, 1)", "warmup_fraction": "in [0, 1]",
-    "classifier_dropout": "in [0, 1)",
 }
 CHOICES = {"model": tuple(PRESETS), "lr_decay": ("cosine", "linear", "constant"),
-           "precision": ("auto", "fp32", "fp16", "bf16"), "kind": ("classification", "regression")}
+           "precision": ("auto", "fp32", "fp16", "bf16")}
 # How each type a settings dataclass annotates is checked and named. An int serves a float setting (lr: 1);
 # a bool is no number, and YAML's true/false is the only bool (`resume=maybe` is a string).
 TYPES = {
@@ -197,14 +196,14 @@ TYPES = {
 def check_setting(name: str, value: Any, annotation: str) -> None:
     """A ValueError naming the setting, its value and what it must be, unless `value` fits the dataclass's
     `annotation` (a string such as "int" or "str | None") and the setting's range or choices."""
-    kinds = [kind.strip() for kind in annotation.split("|")]
-    unknown = [kind for kind in kinds if kind not in TYPES]
+    types = [t.strip() for t in annotation.split("|")]
+    unknown = [t for t in types if t not in TYPES]
     if unknown:
         raise TypeError(f"setting {name} is annotated {annotation!r}; load_settings cannot check {unknown[0]!r}: "
                         "add it to mindgpt.train.settings.TYPES")
-    if not any(TYPES[kind][0](value) for kind in kinds):
-        wanted = " or ".join(TYPES[kind][1] for kind in kinds)
-        scalar = "str" in kinds and isinstance(value, (int, float))  # YAML read text as a number or boolean
+    if not any(TYPES[t][0](value) for t in types):
+        wanted = " or ".join(TYPES[t][1] for t in types)
+        scalar = "str" in types and isinstance(value, (int, float))  # YAML read text as a number or boolean
         quote = f"; quote it to keep it text: {name}: '{value}'" if scalar else ""
         raise ValueError(f"setting {name} must be {wanted}, got {value!r}{quote}")
     if isinstance(value, float) and not math.isfinite(value):

@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/score_shuffled.json")
     args = parser.parse_args()
     set_up_device()
-    settings, _ = load_settings(args.config, kind=PretrainSettings)
+    settings, _ = load_settings(args.config, settings_class=PretrainSettings)
     docs, _ = read_corpus(settings)
     _, held_out = split_documents(docs, settings.val_fraction, settings.seed)
     model, tokenizer = GPTLMHeadModel.from_pretrained(args.pretrained), GPTTokenizer.from_pretrained(args.pretrained)

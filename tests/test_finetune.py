@@ -24,7 +24,7 @@ DATA_DIR = os.path.join(ROOT, "data_cache")  # the download cache real runs use;
 SMALL = dict(data_dir=DATA_DIR, max_train_examples=48, max_eval_examples=24, batch_size=16, eval_batch_size=16,
              max_length=32, buckets=[32], epochs=1, warmup_fraction=0.1, lr=1e-3, metric=None)
 # the MR config's recipe (its model fields: λ = 0.5, classifier dropout 0.1), shrunk by SMALL
-RECIPE, RECIPE_MODEL = load_settings(os.path.join(ROOT, "configs", "finetune_mr.yaml"), kind=FinetuneSettings)
+RECIPE, RECIPE_MODEL = load_settings(os.path.join(ROOT, "configs", "finetune_mr.yaml"), settings_class=FinetuneSettings)
 
 
 def mr_settings(**changes) -> FinetuneSettings:
@@ -178,7 +178,7 @@ def test_settings_errors_name_the_fix(pretrained):
 
 def test_overwrite_reaches_the_trainer():
     settings, _ = load_settings(os.path.join(ROOT, "configs", "finetune_mr.yaml"), ["overwrite=true"],
-                                kind=FinetuneSettings)
+                                settings_class=FinetuneSettings)
     assert ft.training_arguments(settings, "accuracy").overwrite_output_dir is True
     assert ft.training_arguments(RECIPE, "accuracy").overwrite_output_dir is False
 

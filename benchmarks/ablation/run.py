@@ -51,7 +51,7 @@ def task_settings(task: str, overrides: list[str]) -> tuple[FinetuneSettings, di
     config = ROOT / "configs" / f"finetune_{task}.yaml"
     if not config.is_file():
         raise SystemExit(f"no {config}; --tasks takes the <task> of configs/finetune_<task>.yaml")
-    return load_settings(str(config), overrides, kind=FinetuneSettings)
+    return load_settings(str(config), overrides, settings_class=FinetuneSettings)
 
 
 def tfidf_baseline(settings: FinetuneSettings) -> dict[str, float]:

@@ -4,6 +4,7 @@ A checkpoint is a directory in Hugging Face's layout: `config.json` plus the wei
 (what mindgpt writes; sharded `model.safetensors.index.json` too), `pytorch_model.bin` (read without torch)
 or MindSpore's `mindspore_model.ckpt`. mindgpt's parameter names are HF's openai-gpt names, so the mapping is
 the identity up to the `transformer.` prefix that head models add; the LM head is tied and never stored.
+Files keep HF's layouts; the weights held otherwise in memory are listed once, in `TRANSPOSED`.
 """
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ MINDSPORE_NAME = "mindspore_model.ckpt"
 WEIGHT_FILES = (SAFETENSORS_NAME, SAFETENSORS_INDEX_NAME, TORCH_NAME, MINDSPORE_NAME)
 
 BASE_PREFIX = "transformer."
+# The weights held in memory transposed from their files' layout, by their name inside a decoder block `h.<i>.`
+# (as nanoGPT's `from_pretrained` lists its `transposed` weights). Files keep HF's layouts: GPT-1's Conv1D
+# [in, out] for the blocks' layers, torch's Linear [out, in] for the heads (`score`, `multiple_choice_head`).
+# The blocks' widening layers are held [out, in] instead (see `model.Linear`): `model` builds them from this
+# list, and every reader and writer here transposes exactly these (`is_transposed`).
+TRANSPOSED = ("attn.c_attn.weight", "mlp.c_fc.weight")
+BLOCK_WEIGHT = re.compile(r"h\.\d+\.(.+)")  # a decoder block's weight; the group is its name inside the block
 # Weights of the heads any GPT-1 class may carry: in another class's checkpoint they are reported, not errors.
 HEAD_WEIGHTS = ("lm_head.weight", "score.weight", "multiple_choice_head.summary.weight",
                 "multiple_choice_head.summary.bias")
@@ -60,6 +68,13 @@ def canonical_name(name: str) -> str:
 
 def is_head_weight(name: str) -> bool:
     return canonical_name(name) in HEAD_WEIGHTS
+
+
+def is_transposed(name: str) -> bool:
+    """Whether the weight `name` (any class's spelling, e.g. `transformer.h.3.mlp.c_fc.weight`) is held
+    transposed from its file layout: a block weight listed in `TRANSPOSED`."""
+    block_weight = BLOCK_WEIGHT.fullmatch(canonical_name(name))
+    return block_weight is not None and block_weight.group(1) in TRANSPOSED
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -157,19 +172,19 @@ def load_state(model, state: dict[str, np.ndarray], source: str = "checkpoint") 
     if missing_base:
         raise ValueError(f"{source} lacks the transformer weight {missing_base[0]!r} "
                          f"({len(missing_base)} missing); it is not a complete GPT-1 checkpoint")
-    transposed = transposed_weights(model)
     for name, value in tensors.items():
         if name in params:
-            _assign(params[name], value, name, source, name in transposed)
+            _assign(params[name], value, name, source)
     return {
         "missing_keys": missing,
         "unexpected_keys": [k for k in tensors if k not in params and k != "lm_head.weight"],
     }
 
 
-def _assign(param, value: np.ndarray, name: str, source: str, transposed: bool) -> None:
+def _assign(param, value: np.ndarray, name: str, source: str) -> None:
     from mindspore import Tensor
 
+    transposed = is_transposed(name)
     expected = tuple(param.shape)[::-1] if transposed else tuple(param.shape)
     if tuple(value.shape) != expected:
         differs = next((d for d, (a, b) in enumerate(zip(value.shape, expected)) if a != b), None)
@@ -177,13 +192,6 @@ def _assign(param, value: np.ndarray, name: str, source: str, transposed: bool) 
         raise ValueError(f"{source}: tensor {name!r} has shape {tuple(value.shape)}, the model expects "
                          f"{expected}; {hint}")
     param.set_data(Tensor(np.ascontiguousarray(value.T if transposed else value)).astype(param.dtype))
-
-
-def transposed_weights(model) -> set[str]:
-    """Canonical names of the weights the model holds transposed from their checkpoint layout (see
-    `model.Linear`): files keep HF's layout whatever the in-memory one is."""
-    return {canonical_name(f"{name}.weight") for name, cell in model.cells_and_names()
-            if getattr(cell, "holds_weight_transposed", False)}
 
 
 def weight_parameters(model) -> dict:
@@ -194,10 +202,9 @@ def weight_parameters(model) -> dict:
 
 # --- writing ---------------------------------------------------------------------------------------
 def state_dict(model) -> dict[str, np.ndarray]:
-    """A snapshot of the weights in the checkpoints' (HF) layout; copies, since `asnumpy` may alias memory
-    that training keeps updating."""
-    transposed = transposed_weights(model)
-    return {name: np.ascontiguousarray(p.asnumpy().T) if canonical_name(name) in transposed else p.asnumpy().copy()
+    """A snapshot of the weights in the checkpoints' (HF) layout (`TRANSPOSED` turned back); copies, since
+    `asnumpy` may alias memory that training keeps updating."""
+    return {name: np.ascontiguousarray(p.asnumpy().T) if is_transposed(name) else p.asnumpy().copy()
             for name, p in weight_parameters(model).items()}
 
 

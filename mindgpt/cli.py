@@ -50,15 +50,16 @@ def load_lm(directory: str):
 
 
 def generate(args: argparse.Namespace) -> None:
+    from .tokenizer import document_separator, document_start
+
     set_up_device()
     model, tokenizer = load_lm(args.pretrained)
-    bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
-    prompts = [bos + ids for ids in tokenizer.encode_batch(args.prompt or [""])]  # plain text: "[EOS]" is characters
-    # pretraining opens every document with [BOS] ([EOS] is kept new for the classifier): a generated [BOS]
-    # means the text has ended
+    # plain text ("[EOS]" stays characters), opened as pretraining documents open; a generated document
+    # separator means the text has ended
+    prompts = [document_start(tokenizer, ids) for ids in tokenizer.encode_batch(args.prompt or [""])]
     outputs = model.generate(prompts, max_new_tokens=args.max_new_tokens, do_sample=not args.greedy,
                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                             repetition_penalty=args.repetition_penalty, eos_token_id=tokenizer.bos_token_id,
+                             repetition_penalty=args.repetition_penalty, eos_token_id=document_separator(tokenizer),
                              seed=args.seed)
     for ids in outputs:
         print(tokenizer.decode(ids, skip_special_tokens=True))

@@ -5,13 +5,17 @@ position ids count real tokens only (cumsum(mask) - 1), so a padded prompt conti
 alone. New tokens go in the columns after the longest prompt.
 
 With the cache (the default) the prompt passes through the model once, leaving every layer's keys and values
-in a static [batch, n_head, n_positions, head_dim] cache (Parameters written in place); each new token then
-costs the work of one position. Only the next-token logits [batch, vocab] come back to the host, where the
-token is picked. `use_cache=False` is the reference the tests compare against: the ordinary forward recomputes
-the whole context for every token, as HF's openai-gpt does.
+in the model's `KVCache` (see `GPTLMHeadModel.decoding_step`); each new token then costs the work of one
+position. Only the next-token logits [batch, vocab] come back to the host, where the token is picked.
+`use_cache=False` is the reference the tests compare against: the ordinary forward recomputes the whole
+context for every token, as HF's openai-gpt does.
 
 There is no sliding window: prompt + max_new_tokens must fit in n_positions, else a ValueError says by how
 much it does not.
+
+A text ends where the model opens the next document: pretraining text separates documents with [BOS], not
+[EOS] (see `document_separator`), so `eos_token_id=document_separator(tokenizer)` stops each row there, and
+`document_start(tokenizer, ids)` opens a prompt as pretraining documents open.
 """
 from __future__ import annotations
 
@@ -19,13 +23,14 @@ from typing import Sequence
 
 import numpy as np
 import mindspore as ms
-from mindspore import Parameter, Tensor, nn, ops
+from mindspore import Tensor
 
 
 def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0, eos_token_id: int | None = None,
              seed: int | None = None, attention_mask=None, use_cache: bool = True) -> list[list[int]]:
-    """Continue each prompt; returns prompt + new tokens per prompt, each stopping after `eos_token_id`.
+    """Continue each prompt; returns prompt + new tokens per prompt, each stopping after `eos_token_id` (for a
+    model pretrained by mindgpt, `document_separator(tokenizer)`: see the module docstring).
 
     `input_ids` is a list of id lists (any lengths) or a [batch, length] array/Tensor whose `attention_mask`
     (1 = token, 0 = padding, either side) marks each prompt. Greedy unless `do_sample`; sampling applies the
@@ -39,7 +44,7 @@ def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False
     ids, mask, positions = left_padded(prompts, model.config.n_positions)
     start = max(len(p) for p in prompts)
     if use_cache:
-        decoder = CachedDecoder(cache_step(model, len(prompts)), mask, positions)
+        decoder = CachedDecoder(model.decoding_step(len(prompts)), mask, positions)
     else:
         decoder = Recompute(model, mask, positions, start + max_new_tokens)
     rng = np.random.default_rng(seed) if do_sample else None
@@ -59,47 +64,10 @@ def generate(model, input_ids, max_new_tokens: int = 32, do_sample: bool = False
 
 
 # --- the two ways to get next-token logits ---------------------------------------------------------
-class CacheStep(nn.Cell):
-    """The decoding step: next-token logits [B, V] after t new tokens [B, t] written at cache columns index..
-
-    The key/value cache lives here, per layer a (keys, values) pair of Parameters updated in place, so a step
-    moves only the new columns instead of passing the whole cache in and out. Each holds the
-    [batch, n_head, n_positions, head_dim] cache as rows of head_dim (see `write_columns`). Compiled once per
-    shape of `input_ids`: the prompt once (t = its length), then t = 1.
-    """
-
-    def __init__(self, model, batch_size: int):
-        super().__init__(auto_prefix=False)  # the model's parameters keep their names
-        c = model.config
-        self.model = model
-        self.batch_size = batch_size
-        shape = (batch_size * c.n_head * c.n_positions, c.n_embd // c.n_head)
-        self.keys, self.values = (ms.ParameterTuple(
-            Parameter(ops.zeros(shape, ms.float32), name=f"cache.{i}.{kind}", requires_grad=False)
-            for i in range(c.n_layer)) for kind in ("keys", "values"))
-
-    def construct(self, input_ids, position_ids, key_mask, index):
-        cache = ()
-        for keys, values in zip(self.keys, self.values):
-            cache = cache + ((keys, values),)
-        hidden = self.model.transformer.extend(input_ids, position_ids, key_mask, index, cache)
-        return self.model.lm_logits(hidden[:, -1])
-
-
-def cache_step(model, batch_size: int) -> CacheStep:
-    """The model's decoding step for this batch size, kept with the model so later calls reuse its compiled
-    graphs (one at a time: another batch size replaces it). A plain attribute, not a sub-cell: the cache
-    is no weight of the model."""
-    step = model.__dict__.get("_cache_step")
-    if step is None or step.batch_size != batch_size:
-        step = model.__dict__["_cache_step"] = CacheStep(model, batch_size)
-    return step
-
-
 class CachedDecoder:
-    """New columns only, through the `CacheStep`; the columns before them are in its cache already."""
+    """New columns only, through the model's `DecodingStep`; the columns before them are in its cache already."""
 
-    def __init__(self, step: CacheStep, mask: np.ndarray, positions: np.ndarray):
+    def __init__(self, step, mask: np.ndarray, positions: np.ndarray):
         self.step = step
         self.positions = positions
         self.key_mask = Tensor(mask)
@@ -158,7 +126,8 @@ def check_request(config, prompts: list[list[int]], max_new_tokens: int, tempera
         raise ValueError("generate needs at least one prompt")
     for i, prompt in enumerate(prompts):
         if not prompt:
-            raise ValueError(f"prompt {i} is empty; start it with at least one token, e.g. tokenizer.bos_token_id")
+            raise ValueError(f"prompt {i} is empty; start it with at least one token, e.g. the document "
+                             "separator [BOS]: mindgpt.tokenizer.document_start(tokenizer)")
         bad = [t for t in prompt if not 0 <= t < config.vocab_size]
         if bad:
             raise ValueError(f"prompt {i} holds token id {bad[0]}, outside the vocabulary [0, {config.vocab_size})")

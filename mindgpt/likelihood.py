@@ -15,6 +15,7 @@ import mindspore as ms
 from mindspore import Tensor
 
 from .model import token_nll
+from .tokenizer import document_separator, document_start
 
 WIDTH_STEP = 16
 
@@ -38,15 +39,15 @@ def score(model, tokenizer, texts: Sequence[str], batch_size: int = 16) -> list[
 
 
 def encode(tokenizer, text: str, index: int, n_positions: int) -> list[int]:
-    """[BOS] (if any) + the text's ids; a ValueError for texts with nothing to score or too long to fit.
+    """The text's ids opened as a pretraining document ([BOS], if any, first); a ValueError for texts with nothing
+    to score or too long to fit.
 
     The text is plain text (`encode_batch`): a special token's spelling in it is scored as the characters it is.
     """
-    bos = tokenizer.bos_token_id
-    ids = ([] if bos is None else [bos]) + tokenizer.encode_batch([text])[0]
+    ids = document_start(tokenizer, tokenizer.encode_batch([text])[0])
     if len(ids) < 2:
-        raise ValueError(f"text {index} ({text!r}) has no token to score; "
-                         + ("it is empty" if bos is not None else "without [BOS] a text needs 2 tokens or more"))
+        raise ValueError(f"text {index} ({text!r}) has no token to score; " + (
+            "it is empty" if document_separator(tokenizer) is not None else "without [BOS] a text needs 2 tokens or more"))
     if len(ids) > n_positions:
         raise ValueError(f"text {index} is {len(ids)} tokens long (with [BOS]), more than the model's context of "
                          f"n_positions={n_positions}; split it into shorter texts and add their log_probs")

@@ -1,9 +1,10 @@
 """The mathematics of GPT-1: masked self-attention decoder blocks and the task heads.
 
-Cells and weights carry Hugging Face's openai-gpt names (`h.0.attn.c_attn.weight`); files keep GPT-1's Conv1D
-[in, out] layout whatever a layer holds in memory (see `Linear`), so checkpoints map one to one. Every cell
-compiles in GRAPH_MODE and runs in PyNative. Forward signatures and outputs are transformers' (named outputs
-that are also tuples, the loss first when labels are given; see `outputs.py`).
+Cells and weights carry Hugging Face's openai-gpt names (`h.0.attn.c_attn.weight`) and, in memory, HF's layouts
+(the blocks' Conv1D [in, out], the heads' torch Linear [out, in]) except the weights `checkpoint.TRANSPOSED`
+lists (the blocks' widening layers, held [out, in]: see `Linear`); checkpoint files keep HF's layouts, so they
+map one to one. Every cell compiles in GRAPH_MODE and runs in PyNative. Forward signatures and outputs are
+transformers' (named outputs that are also tuples, the loss first when labels are given; see `outputs.py`).
 
 The losses are the paper's: L1 the language-model loss, L2 the task loss, L3 = L2 + lm_coef * L1.
 """
@@ -20,7 +21,7 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import Normal, initializer
 
-from .checkpoint import PretrainedMixin
+from .checkpoint import TRANSPOSED, PretrainedMixin
 from .config import GPTConfig
 from .dropout import Dropout
 from .outputs import (BaseModelOutput, CausalLMOutput, DoubleHeadsModelOutput, ModelOutput,
@@ -35,23 +36,21 @@ MASK_FILL = float(np.finfo(np.float32).min)  # what HF adds at padding positions
 class Linear(nn.Cell):
     """y = x W (+ b) on the flattened leading axes, as one 2-D MatMul (no weight broadcast) and a BiasAdd.
 
-    `in_out` is the checkpoints' layout: GPT-1's Conv1D stores W as [in, out], torch's Linear (the HF heads)
-    as [out, in]. In memory a widening layer (c_attn, c_fc) holds [out, in] whichever the file has: on CPU,
-    MindSpore's MatMul runs its forward and weight gradient about twice as fast in that orientation (`gpt1`'s
-    c_fc: 21.6 + 33.3 ms -> 13.6 + 13.6 ms a call). `holds_weight_transposed` marks a weight held the other
-    way round from its file; the checkpoint code transposes it on the way in and out.
-    BiasAdd rather than `y + b`: on CPU a broadcasting Add holds about four times its output for the rest of the
-    step (BiasAdd, like a same-shape Add, does not), 650 MB of a `gpt1` training step's peak.
+    With `weight_out_in` the weight is held [out, in] and multiplied with MatMul(transpose_b), else [in, out].
+    The heads (torch's Linear in HF) and the blocks' widening layers (`checkpoint.TRANSPOSED`) hold [out, in]:
+    on CPU, MindSpore's MatMul runs a widening layer's forward and weight gradient faster in that orientation.
+    The other block layers hold GPT-1's Conv1D [in, out] (see `conv1d`).
+    BiasAdd rather than `y + b`: on CPU a broadcasting Add keeps several times its output alive for the rest of
+    the step; BiasAdd, like a same-shape Add, does not.
     """
 
-    def __init__(self, n_in: int, n_out: int, config: GPTConfig, bias: bool = True, in_out: bool = True):
+    def __init__(self, n_in: int, n_out: int, config: GPTConfig, bias: bool = True, weight_out_in: bool = False):
         super().__init__()
-        out_in = not in_out or n_out > n_in
-        shape = (n_out, n_in) if out_in else (n_in, n_out)
+        shape = (n_out, n_in) if weight_out_in else (n_in, n_out)
         self.weight = Parameter(initializer(Normal(config.initializer_range), shape, ms.float32))
         self.bias = Parameter(initializer("zeros", (n_out,), ms.float32)) if bias else None
-        self.matmul = ops.MatMul(transpose_b=out_in)
-        self.holds_weight_transposed = in_out and out_in
+        self.matmul = ops.MatMul(transpose_b=weight_out_in)
+        self.weight_out_in = weight_out_in
         self.n_out = n_out
 
     def construct(self, x):
@@ -59,6 +58,12 @@ class Linear(nn.Cell):
         if self.bias is not None:
             y = ops.bias_add(y, self.bias.astype(y.dtype))  # fp16 training (`to_float`) casts y, not the bias
         return y.reshape(x.shape[:-1] + (self.n_out,))
+
+
+def conv1d(n_in: int, n_out: int, config: GPTConfig, name: str) -> Linear:
+    """The decoder-block layer `name` (e.g. "mlp.c_fc"), a Conv1D in GPT-1 and HF: held [in, out] as its files
+    store it, or [out, in] where `checkpoint.TRANSPOSED` lists it."""
+    return Linear(n_in, n_out, config, weight_out_in=f"{name}.weight" in TRANSPOSED)
 
 
 class Embedding(nn.Cell):
@@ -92,7 +97,7 @@ _GELU_B = _GELU_A * 0.044715
 def gelu_tanh(x):
     """GPT-1's GELU, 0.5·x·(1 + tanh(u)) with u = sqrt(2/pi)·(x + 0.044715·x³), written as x·sigmoid(2u): the
     same function, exact on CPU (ops.tanh is not). 2u = x·(A + B·x²) with the constants folded: four Muls
-    instead of six, and fewer in the backward (forward + backward of a [512, 3072] input: 24 -> 17 ms)."""
+    instead of six, and fewer in the backward."""
     return x * ops.sigmoid(x * (_GELU_A + _GELU_B * (x * x)))
 
 
@@ -112,8 +117,8 @@ class Attention(nn.Cell):
         n_embd, n_pos = config.n_embd, config.n_positions
         self.n_head = config.n_head
         self.head_dim = n_embd // config.n_head
-        self.c_attn = Linear(n_embd, 3 * n_embd, config)
-        self.c_proj = Linear(n_embd, n_embd, config)
+        self.c_attn = conv1d(n_embd, 3 * n_embd, config, "attn.c_attn")
+        self.c_proj = conv1d(n_embd, n_embd, config, "attn.c_proj")
         self.attn_dropout = Dropout(config.attn_pdrop, f"{site}.attn_dropout")
         self.resid_dropout = Dropout(config.resid_pdrop, f"{site}.resid_dropout")
         self.future = future_mask(n_pos)
@@ -134,8 +139,8 @@ class Attention(nn.Cell):
         keys each query must not see. The one attention computation of the full pass and of decoding.
         Returns (output, attention weights after dropout, as HF's output_attentions gives them)."""
         b, _, t, _ = q.shape
-        # scaling q [.., t, d] instead of the scores [.., t, keys] is half the work in training (d=64 < t=128);
-        # for a power-of-two head_dim (GPT-1: 64) the result is bit-identical
+        # scale q [.., t, head_dim] rather than the scores [.., t, keys]: less work whenever head_dim < keys, and
+        # bit-identical for a power-of-two head_dim (GPT-1's 64)
         w = self.scores(q * (1.0 / math.sqrt(self.head_dim)), k)
         w = ops.masked_fill(w, future, CAUSAL_FILL)
         if mask_bias is not None:
@@ -151,38 +156,20 @@ class Attention(nn.Cell):
         q, k, v = self.heads(x)
         return self.attend(q, k, v, future, mask_bias)
 
-    def extend(self, x, cache, index, future, mask_bias):
-        """Attention of t new positions over everything decoded so far.
-
-        Their keys and values are written into the static (keys, values) cache Parameters at columns
-        index..index+t-1, then the queries attend over all n_positions columns, `future` hiding the
-        unwritten ones.
-        """
+    def extend(self, x, cache, layer, index, future, mask_bias):
+        """Attention of t new positions x [B, t, C] over everything decoded so far: their keys and values are
+        written into `cache` (a `KVCache`, this being its `layer`) at columns index..index+t-1, then the queries
+        attend over all n_positions columns, `future` hiding the unwritten ones."""
         q, k, v = self.heads(x)
-        keys, values = write_columns(cache[0], k, index), write_columns(cache[1], v, index)
+        keys, values = cache.write(layer, k, v, index)
         return self.attend(q, keys, values, future, mask_bias)
-
-
-def write_columns(cache, new, index):
-    """Write `new` [B, H, t, D] into the Parameter `cache` [B*H*N, D] at columns index..index+t-1 of each
-    (batch row, head), in place, and return the updated cache viewed as [B, H, N, D].
-
-    The cache is kept as rows so that the write is a row ScatterUpdate, which touches only the new rows: the
-    4-D ScatterNdUpdate it replaces copied the whole cache on CPU (1.5 MB a layer for `gpt1`, ~5 ms a token).
-    The [B, H, N, D] view still costs a copy on CPU (a Parameter's reshape does), about 60% of the old write's.
-    `index` is a Tensor, so the compiled step serves every position.
-    """
-    b, h, t, d = new.shape
-    n = cache.shape[0] // (b * h)
-    rows = ops.arange(b * h, dtype=ms.int32).reshape(b * h, 1) * n + index + ops.arange(t, dtype=ms.int32)
-    return ops.scatter_update(cache, rows.reshape(-1), new.reshape(b * h * t, d)).reshape(b, h, n, d)
 
 
 class MLP(nn.Cell):
     def __init__(self, config: GPTConfig, site: str = "mlp"):
         super().__init__()
-        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, config)
-        self.c_proj = Linear(4 * config.n_embd, config.n_embd, config)
+        self.c_fc = conv1d(config.n_embd, 4 * config.n_embd, config, "mlp.c_fc")
+        self.c_proj = conv1d(4 * config.n_embd, config.n_embd, config, "mlp.c_proj")
         self.act = ACTIVATION_FUNCTIONS[config.afn]
         self.dropout = Dropout(config.resid_pdrop, f"{site}.dropout")
 
@@ -205,9 +192,9 @@ class Block(nn.Cell):
         a, w = self.attn(x, future, mask_bias)
         return self.feed_forward(x, a), w
 
-    def extend(self, x, cache, index, future, mask_bias):
-        """The block over new positions only, reading and updating the attention cache (see Attention)."""
-        return self.feed_forward(x, self.attn.extend(x, cache, index, future, mask_bias)[0])
+    def extend(self, x, cache, layer, index, future, mask_bias):
+        """The block over new positions only, reading and updating `layer`'s keys and values in `cache`."""
+        return self.feed_forward(x, self.attn.extend(x, cache, layer, index, future, mask_bias)[0])
 
     def feed_forward(self, x, a):
         """The rest of the block once the attention output `a` of `x` is known."""
@@ -352,12 +339,11 @@ class GPTPreTrainedModel(PretrainedMixin, nn.Cell):
         """Make the next call compile the graph again (new weight shapes or config constants).
 
         MindSpore caches a cell's compiled graph under its creation time (and the inputs' shapes), so a new
-        creation time is a new graph. The decoding step kept for `generate` is dropped with it.
+        creation time is a new graph.
         """
         for _, cell in self.cells_and_names():
             if isinstance(cell, GPTPreTrainedModel):
                 object.__setattr__(cell, "_create_time", time.time_ns())
-                cell.__dict__.pop("_cache_step", None)
 
     # --- embeddings ------------------------------------------------------------------------------
     def get_input_embeddings(self) -> "Embedding":
@@ -484,9 +470,9 @@ class GPTModel(GPTPreTrainedModel):
         return x, all_hidden if output_hidden_states else None, all_attentions if output_attentions else None
 
     def attention_masks(self, n, t, attention_mask):
-        """The causal mask and the padding bias at the scores' shape [N, n_head, t, t], built once per forward
-        so every layer applies them with same-shape kernels: on CPU a broadcasting kernel holds about four times
-        its output for the rest of the step."""
+        """The causal mask and the padding bias at the scores' shape [N, n_head, t, t], broadcast once per forward
+        so every layer applies them with same-shape kernels: MindSpore's CPU runtime keeps what each broadcasting
+        kernel allocates alive for the rest of the step."""
         shape = (n, self.config.n_head, t, t)
         future = ops.broadcast_to(self.future[:t, :t], shape)
         mask_bias = None if attention_mask is None else ops.broadcast_to(padding_bias(attention_mask), shape)
@@ -506,8 +492,8 @@ class GPTModel(GPTPreTrainedModel):
         return self.drop(x)
 
     def extend(self, input_ids, position_ids, key_mask, index, cache):
-        """Hidden states [B, t, C] of t new tokens, their keys and values written into `cache` (per layer a
-        (keys, values) pair of Parameters, see `write_columns`) at columns index..index+t-1.
+        """Hidden states [B, t, C] of t new tokens [B, t] at columns index..index+t-1, every layer's keys and
+        values written into `cache` (a `KVCache` of B rows) there.
 
         `key_mask` [B, n_positions] is the attention mask of the whole cache (1 = a real token). The new
         tokens see the columns up to their own, exactly as in the full pass, so the results agree with it.
@@ -517,9 +503,61 @@ class GPTModel(GPTPreTrainedModel):
         query_columns = (index + ops.arange(t, dtype=ms.int32)).reshape(t, 1)
         future = ops.arange(n, dtype=ms.int32).reshape(1, n) > query_columns
         mask_bias = padding_bias(key_mask)
-        for block, layer_cache in zip(self.h, cache):
-            x = block.extend(x, layer_cache, index, future, mask_bias)
+        for layer, block in enumerate(self.h):
+            x = block.extend(x, cache, layer, index, future, mask_bias)
         return x
+
+
+# --- incremental decoding ------------------------------------------------------------------------
+class KVCache(nn.Cell):
+    """The key/value cache of incremental decoding: every layer's keys and values of the positions decoded so
+    far, for `batch_size` rows. The one place that knows the cache's shape and how it is written.
+
+    A layer's keys (and values) are [batch_size, n_head, n_positions, head_dim], held as a Parameter of rows
+    [batch_size·n_head·n_positions, head_dim] and written in place: the compiled step passes no cache in or out,
+    and writing t new columns is a row ScatterUpdate that touches only their rows (on CPU a 4-D scatter copies
+    the whole cache). Not a weight of the model: `GPTLMHeadModel.decoding_step` keeps it outside the model.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int):
+        super().__init__()
+        self.batch_size = batch_size
+        rows = (batch_size * config.n_head * config.n_positions, config.n_embd // config.n_head)
+        self.keys, self.values = (ms.ParameterTuple(
+            Parameter(ops.zeros(rows, ms.float32), name=f"cache.{i}.{kind}", requires_grad=False)
+            for i in range(config.n_layer)) for kind in ("keys", "values"))
+
+    def write(self, layer: int, k, v, index):
+        """Write the keys k and values v [B, n_head, t, head_dim] of t new positions into `layer`'s cache at
+        columns index..index+t-1; return that layer's whole keys and values, [B, n_head, n_positions, head_dim].
+        `index` is a Tensor, so one compiled step serves every position."""
+        return self.write_rows(self.keys[layer], k, index), self.write_rows(self.values[layer], v, index)
+
+    @staticmethod
+    def write_rows(cache, new, index):
+        """`new` [B, H, t, D] into the rows of `cache` [B·H·N, D] at columns index..index+t-1 of each (batch row,
+        head), in place; returns the updated cache viewed as [B, H, N, D] (on CPU the view is a copy)."""
+        b, h, t, d = new.shape
+        n = cache.shape[0] // (b * h)
+        rows = ops.arange(b * h, dtype=ms.int32).reshape(b * h, 1) * n + index + ops.arange(t, dtype=ms.int32)
+        return ops.scatter_update(cache, rows.reshape(-1), new.reshape(b * h * t, d)).reshape(b, h, n, d)
+
+
+class DecodingStep(nn.Cell):
+    """One step of incremental decoding: next-token logits [B, vocab_size] after t new tokens [B, t] at columns
+    index..index+t-1, through the LM `model` and its `cache` (a `KVCache` of B rows, updated in place).
+
+    Compiled once per shape of `input_ids`: the prompt once (t = its length), then t = 1 for every new token.
+    """
+
+    def __init__(self, model: "GPTLMHeadModel", batch_size: int):
+        super().__init__(auto_prefix=False)  # the model's parameters keep their names
+        self.model = model
+        self.cache = KVCache(model.config, batch_size)
+
+    def construct(self, input_ids, position_ids, key_mask, index):
+        hidden = self.model.transformer.extend(input_ids, position_ids, key_mask, index, self.cache)
+        return self.model.lm_logits(hidden[:, -1])
 
 
 @functools.lru_cache(maxsize=None)
@@ -537,9 +575,9 @@ def padding_bias(attention_mask):
 def _token_nll(logits, targets):
     """-log softmax(logits)[target] for each row of logits [M, V], targets [M].
 
-    LogSoftmax and GatherElements, forward and backward, run ~4x faster on CPU than MindSpore's fused sparse
-    softmax-cross-entropy kernel (gpt1's [512, 40478] logits: 56 vs 246 ms), which is itself several times
-    faster than ops.cross_entropy's composition; the results agree to 1e-7.
+    LogSoftmax and GatherElements rather than MindSpore's fused sparse softmax-cross-entropy kernel or
+    ops.cross_entropy: on CPU they are the fastest of the three, forward and backward, and agree with the fused
+    kernel to float32 rounding.
     """
     return -ops.gather_elements(ops.log_softmax(logits, -1), 1, targets.reshape(-1, 1)).reshape(-1)
 
@@ -551,7 +589,7 @@ def token_nll(logits, labels, attention_mask=None):
     labels = labels.reshape(-1, t)
     # position i's target is label i+1; the last position gets none. The loss reads every row of the logits
     # and drops the last position's from the small [N, t] result instead: slicing the [N, t, V] logits would
-    # copy them, and their gradient, once more (measured: see benchmarks/README.md)
+    # copy them, and their gradient, once more
     targets = ops.concat((labels[:, 1:], ops.full((labels.shape[0], 1), IGNORE_INDEX, dtype=labels.dtype)), 1)
     valid = targets != IGNORE_INDEX
     if attention_mask is not None:
@@ -574,6 +612,7 @@ class GPTLMHeadModel(GPTPreTrainedModel):
     vocab_size], hidden_states, attentions). The loss skips labels of -100 and pairs that touch padding."""
 
     output_class = CausalLMOutput
+    _decoding_step: DecodingStep | None = None  # see `decoding_step`
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
@@ -598,6 +637,19 @@ class GPTLMHeadModel(GPTPreTrainedModel):
         from .generate import generate
 
         return generate(self, input_ids, max_new_tokens=max_new_tokens, **options)
+
+    def decoding_step(self, batch_size: int) -> DecodingStep:
+        """The incremental-decoding step for `batch_size` rows, with its `KVCache`. Kept, so later calls reuse
+        its compiled graphs (one batch size at a time: another replaces it), and held outside the cell tree: the
+        cache is no weight, so it stays out of `parameters_dict`, `save_pretrained` and the optimizer."""
+        if self._decoding_step is None or self._decoding_step.cache.batch_size != batch_size:
+            object.__setattr__(self, "_decoding_step", DecodingStep(self, batch_size))
+        return self._decoding_step
+
+    def recompile(self) -> None:
+        """As for every model; the decoding step, compiled for the old weights and constants, is dropped too."""
+        super().recompile()
+        object.__setattr__(self, "_decoding_step", None)
 
 
 class _ClassifierBase(GPTLMHeadModel):
@@ -660,7 +712,7 @@ class GPTForSequenceClassification(_ClassifierBase):
     def __init__(self, config: GPTConfig):
         super().__init__(config)
         self.dropout = Dropout(config.classifier_dropout, "dropout")
-        self.score = Linear(config.n_embd, config.num_labels, config, bias=False, in_out=False)
+        self.score = Linear(config.n_embd, config.num_labels, config, bias=False, weight_out_in=True)
 
     def input_rules(self, shape: tuple, given: dict) -> dict[str, tuple[tuple, IdRange | None]]:
         """The base rules, with `labels` by the loss `task_loss` picks: a class index (or -100) per row for
@@ -771,7 +823,7 @@ class SequenceSummary(nn.Cell):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.first_dropout = Dropout(config.summary_first_dropout, "multiple_choice_head.first_dropout")
-        self.summary = Linear(config.n_embd, 1, config, bias=True, in_out=False)
+        self.summary = Linear(config.n_embd, 1, config, bias=True, weight_out_in=True)
         self.use_tanh = config.summary_activation == "tanh"
 
     def construct(self, pooled):

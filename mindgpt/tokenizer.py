@@ -670,3 +670,17 @@ def _batch_encoding(columns: dict[str, list[list[int]]], batched: bool, return_t
     import mindspore  # only here: the tokenizer works without MindSpore installed
 
     return BatchEncoding({name: mindspore.Tensor(a.astype(np.int32)) for name, a in arrays.items()})
+
+
+def document_separator(tokenizer) -> int | None:
+    """The token that separates documents in pretraining text: [BOS], which opens every document of the corpus
+    (`mindgpt.data.corpus`). [EOS] stays new to pretraining, for the classifier heads to read. A language model
+    that generates the separator has ended its text: pass it as generation's `eos_token_id`. None when the
+    tokenizer has no [BOS] (the corpus then has no separator either)."""
+    return tokenizer.bos_token_id
+
+
+def document_start(tokenizer, ids: Sequence[int] = ()) -> list[int]:
+    """`ids` as the start of a document: after the separator, as every pretraining document begins."""
+    separator = document_separator(tokenizer)
+    return ([] if separator is None else [separator]) + [int(i) for i in ids]

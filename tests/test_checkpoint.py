@@ -14,7 +14,7 @@ IDS = [[5, 9, 3, 17, 2, 3]]
 
 
 def tiny(**overrides):
-    return GPTConfig.from_preset("tiny", **{"vocab_size": 40, "n_positions": 16, "cls_token_id": 3, **overrides})
+    return GPTConfig.from_preset("2x64", **{"vocab_size": 40, "n_positions": 16, "cls_token_id": 3, **overrides})
 
 
 @pytest.mark.parametrize("cls", [GPTModel, GPTLMHeadModel, GPTForSequenceClassification, GPTDoubleHeadsModel])
@@ -55,6 +55,19 @@ def test_files_keep_the_conv1d_layout_of_weights_held_transposed(tmp_path):
     save_file(saved, str(tmp_path / "model.safetensors"))
     with pytest.raises(ValueError, match=r"'h.0.mlp.c_fc.weight' has shape \(256, 64\), the model expects \(64, 256\)"):
         GPTLMHeadModel.from_pretrained(tmp_path)
+
+
+def test_the_weights_held_out_in_are_the_heads_and_the_transposed_list():
+    """`checkpoint.TRANSPOSED` is the one list of layout differences: the model builds its layers from it."""
+    from mindgpt.checkpoint import is_transposed
+    from mindgpt.model import Linear
+
+    model = GPTForSequenceClassification(tiny(n_layer=2))
+    out_in = {f"{name}.weight" for name, cell in model.cells_and_names()
+              if isinstance(cell, Linear) and cell.weight_out_in}
+    transposed = {name for name in model.parameters_dict() if is_transposed(name)}
+    assert transposed == {f"transformer.h.{i}.{w}" for i in range(2) for w in ("attn.c_attn.weight", "mlp.c_fc.weight")}
+    assert out_in == transposed | {"score.weight"}  # the head: torch's Linear [out, in], in memory as in files
 
 
 def copy_fixture(tmp_path):

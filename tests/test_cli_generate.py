@@ -18,6 +18,7 @@ from conftest import tensor
 from mindgpt import GPTConfig, GPTLMHeadModel, GPTTokenizer
 from mindgpt import cli
 from mindgpt.cli import main
+from mindgpt.tokenizer import document_separator, document_start
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = "to be or not to be that is the question whether tis nobler in the mind to suffer"
@@ -84,7 +85,7 @@ def test_export_writes_a_mindir_that_reproduces_the_lm(pretrained, tmp_path, cap
 
 
 def test_generate_stops_where_the_model_opens_a_new_document(pretrained, tmp_path, capsys):
-    # Pretraining opens every document with [BOS], so a sampled [BOS] ends the text. A model whose every
+    # Pretraining separates documents with [BOS], so a sampled [BOS] ends the text. A model whose every
     # position predicts [BOS] or "question" with even odds shows the stop: the same seeded draws without it
     # go on past the first [BOS].
     tokenizer = GPTTokenizer.from_pretrained(pretrained)
@@ -95,15 +96,19 @@ def test_generate_stops_where_the_model_opens_a_new_document(pretrained, tmp_pat
     last_norm.bias.set_data(tensor(direction, ms.float32))
     table = model.transformer.tokens_embed.weight.asnumpy() * 1e-3
     question = tokenizer.encode("question")[0]
-    table[[tokenizer.bos_token_id, question]] = 10 * direction / (direction @ direction)
+    separator = document_separator(tokenizer)
+    assert separator == tokenizer.bos_token_id
+    table[[separator, question]] = 10 * direction / (direction @ direction)
     model.transformer.tokens_embed.weight.set_data(tensor(table, ms.float32))
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
 
-    prompt = [tokenizer.bos_token_id] + tokenizer.encode("to be")
+    prompt = document_start(tokenizer, tokenizer.encode("to be"))
     unstopped = model.generate([prompt], max_new_tokens=12, do_sample=True, seed=3)[0][len(prompt):]
-    assert tokenizer.bos_token_id in unstopped[1:-1], "seed 3 should draw [BOS] between other tokens"
-    end = unstopped.index(tokenizer.bos_token_id)
+    assert separator in unstopped[1:-1], "seed 3 should draw [BOS] between other tokens"
+    end = unstopped.index(separator)
+    stopped = model.generate([prompt], max_new_tokens=12, do_sample=True, seed=3, eos_token_id=separator)[0]
+    assert stopped == prompt + unstopped[:end + 1]
     main(["generate", "--pretrained", str(tmp_path), "--prompt", "to be", "--max-new-tokens", "12", "--seed", "3"])
     printed = capsys.readouterr().out.strip()
     assert printed == tokenizer.decode(prompt + unstopped[:end], skip_special_tokens=True)

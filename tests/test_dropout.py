@@ -66,7 +66,7 @@ def test_eval_is_identity_and_zero_rate_has_no_state():
 
 
 def test_counters_stay_out_of_the_weights_users_get():
-    config = GPTConfig.from_preset("tiny", resid_pdrop=0.1, attn_pdrop=0.1, embd_pdrop=0.1)
+    config = GPTConfig.from_preset("2x64", resid_pdrop=0.1, attn_pdrop=0.1, embd_pdrop=0.1)
     model = GPTLMHeadModel(config)
     counters = [name for name, _ in model.parameters_and_names() if is_rng_state(name)]
     assert len(counters) == 1 + 3 * config.n_layer

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import tensor
 from mindgpt import GPTConfig, GPTLMHeadModel
-from mindgpt.generate import CachedDecoder, Recompute, cache_step, generate, left_padded, next_token, penalize_repeats
+from mindgpt.generate import CachedDecoder, Recompute, generate, left_padded, next_token, penalize_repeats
 
 PROMPTS = [[5, 17, 3, 9, 44, 2], [7, 8], [30, 1, 1, 60]]
 
@@ -23,7 +23,7 @@ def test_cached_logits_match_the_full_forward_at_every_step(model):
     ids, mask, positions = left_padded(PROMPTS, model.config.n_positions)
     width = 6 + 10
     ids[:, 6:width] = np.random.default_rng(0).integers(0, 97, (3, 10))
-    cached = CachedDecoder(cache_step(model, len(PROMPTS)), mask, positions)
+    cached = CachedDecoder(model.decoding_step(len(PROMPTS)), mask, positions)
     full = Recompute(model, mask, positions, width)
     np.testing.assert_allclose(cached.next_logits(ids, 0, 6), full.next_logits(ids, 0, 6), atol=1e-5)
     for column in range(6, width):
@@ -44,6 +44,11 @@ def test_the_cache_is_no_part_of_the_model(model, tmp_path):
     assert list(model.parameters_dict()) == names  # same names, no cache Parameters among them
     model.save_pretrained(tmp_path)
     assert GPTLMHeadModel.from_pretrained(tmp_path).generate(PROMPTS, 3) == model.generate(PROMPTS, 3)
+    step = model.decoding_step(len(PROMPTS))  # the one owner of the cache: [B·n_head·n_positions, head_dim] rows
+    assert step is model.decoding_step(len(PROMPTS))  # kept, so its compiled graphs are reused
+    assert {tuple(p.shape) for p in step.cache.get_parameters()} == {(3 * 4 * 48, 8)}
+    model.recompile()
+    assert model.decoding_step(len(PROMPTS)) is not step  # compiled for the old weights: dropped
 
 
 def test_a_padded_prompt_continues_as_it_would_alone(model):

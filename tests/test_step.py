@@ -15,7 +15,7 @@ from mindgpt.train.step import clip_by_global_norm
 
 
 def test_gradient_accumulation_gives_the_same_update_as_one_batch():
-    config = GPTConfig.from_preset("tiny", vocab_size=60, n_positions=16, resid_pdrop=0.0, embd_pdrop=0.0,
+    config = GPTConfig.from_preset("2x64", vocab_size=60, n_positions=16, resid_pdrop=0.0, embd_pdrop=0.0,
                                    attn_pdrop=0.0)
     ids = tensor(np.random.default_rng(0).integers(0, 60, (4, 16)))
     start = state_dict(GPTLMHeadModel(config))

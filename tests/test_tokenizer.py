@@ -16,7 +16,7 @@ import pytest
 
 from conftest import FIXTURES
 from mindgpt.config import GPTConfig
-from mindgpt.tokenizer import BatchEncoding, GPTTokenizer
+from mindgpt.tokenizer import BatchEncoding, GPTTokenizer, document_separator, document_start
 
 # the fixture script's own describe and run_case, so mindgpt's answers are compared as HF's were recorded
 _spec = importlib.util.spec_from_file_location(
@@ -418,3 +418,15 @@ def broken_files(tmp_path, name, text):
 def test_a_corrupt_tokenizer_file_is_named(tmp_path, name, text, message):
     with pytest.raises(ValueError, match=message):
         GPTTokenizer.from_pretrained(broken_files(tmp_path, name, text))
+
+
+def test_the_document_separator_is_bos():
+    class Tokenizer:
+        bos_token_id, eos_token_id = 7, 8
+
+    class WithoutBos:
+        bos_token_id, eos_token_id = None, 8
+
+    assert document_separator(Tokenizer()) == 7 and document_start(Tokenizer(), [3, 4]) == [7, 3, 4]
+    assert document_separator(WithoutBos()) is None and document_start(WithoutBos(), [3, 4]) == [3, 4]
+    assert document_start(Tokenizer()) == [7]

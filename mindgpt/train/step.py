@@ -23,8 +23,8 @@ def clip_by_global_norm(grads: tuple, max_norm: float) -> tuple:
     """`grads` times max_norm / max(global L2 norm, max_norm): what `ops.clip_by_global_norm` returns, as one
     Mul per gradient.
 
-    MindSpore's version computes x * max_norm / max(norm, max_norm) per gradient, and on CPU its squared and
-    scaled copies of every gradient are alive at once: 1.8 GB more peak memory for a `gpt1` training step.
+    MindSpore's version computes x * max_norm / max(norm, max_norm) per gradient, and on CPU it keeps squared and
+    scaled copies of every gradient alive at once, at the step's peak memory.
     """
     norm = ops.sqrt(ops.addn(_each(_squared_norm, grads)))
     return _each(ops.partial(_scaled, max_norm / ops.maximum(norm, max_norm)), grads)
@@ -45,9 +45,9 @@ def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: floa
 
     `loss_fn(model, input_ids, attention_mask, token_type_ids, labels)` is the objective, by default the
     model's own loss; it runs inside the compiled graph, where a model returns its fixed-length tuple
-    (`mindgpt.outputs`). Pass None for inputs a batch does not have. With `grad_accum` > 1 the batch is cut into that many
-    micro-batches along axis 0 and their mean gradient makes one update. Under DATA_PARALLEL the gradients
-    are averaged over ranks; with a `loss_scaler` (fp16) an overflowing step is skipped.
+    (`mindgpt.outputs`). Pass None for inputs a batch does not have. With `grad_accum` > 1 the batch is cut into
+    that many micro-batches along axis 0 and their mean gradient makes one update. Under DATA_PARALLEL the
+    gradients are averaged over ranks; with a `loss_scaler` (fp16) an overflowing step is skipped.
     """
     if grad_accum < 1:
         raise ValueError(f"grad_accum must be >= 1, got {grad_accum}")

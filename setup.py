@@ -18,6 +18,7 @@ setup(
         "safetensors>=0.4",
         "pyyaml>=6",
         "tqdm>=4.60",
+        "matplotlib>=3.7",  # loss.png, the benchmark charts and the notebooks' figures (Agg: no display needed)
     ],
     extras_require={
         "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.1", "ipykernel>=6"],  # the notebooks' test runs them

@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # both shapes, everything (about 15 minutes on 2 cores)
     python benchmarks/run.py --quick         # smoke run: `6x384` only, fewer steps and new tokens
     python benchmarks/run.py --shapes 6x384 --repeats 3
+    python benchmarks/run.py --plot-only benchmarks/results/bench.json   # redraw the chart of a results JSON
 
 Every measurement runs in its own child process (one framework, one shape, one kind of work), so each child's
 peak RSS (getrusage ru_maxrss) is that work's alone; the children run one after the other, mindgpt and the
@@ -18,7 +19,8 @@ reference back to back, `--repeats` rounds of the training pair, and the table r
   n_positions is raised to prompt + new where the preset's is shorter (`6x384`: 256 -> 288).
 
 torch and transformers are needed here only (`pip install -e '.[bench]'`); mindgpt never imports them.
-Results: a JSON file under benchmarks/results/ (machine, versions, settings, every round) and a Markdown table.
+Results: a JSON file under benchmarks/results/ (machine, versions, settings, every round), a Markdown table and a
+bar chart of the mindgpt / HF ratios beside the JSON (same name, .png).
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -257,6 +263,59 @@ def table(summary: dict, settings: dict) -> str:
     return "\n".join(lines)
 
 
+def chart(results: dict) -> "Figure":
+    """Bars of the mindgpt / HF ratio per measure, one per shape, drawn from parity (1x) up or down; a log scale
+    when the ratios span more than 10x, so 0.4x and 2.5x lie equally far from parity. Arrows say which way is
+    better for mindgpt (more tokens/s, fewer seconds and MiB)."""
+    import textwrap
+
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    summary, shapes = results["summary"], results["settings"]["shapes"]
+    measures = [key for key in LABELS if any(key in row for row in summary.values())]
+    figure = Figure(figsize=(12, 5.5), layout="constrained")
+    ax = figure.subplots()
+    width = 0.8 / len(summary)
+    ratios = []
+    for i, (shape, row) in enumerate(summary.items()):
+        x = [j + (i - (len(summary) - 1) / 2) * width for j, key in enumerate(measures) if key in row]
+        values = [row[key][0] / row[key][1] for key in measures if key in row]
+        ratios += values
+        label = f"{shape} (batch {shapes[shape]['batch']} × {shapes[shape]['seq']} tokens)"
+        bars = ax.bar(x, [v - 1 for v in values], width * 0.9, bottom=1, label=label, color=f"C{i}")
+        ax.bar_label(bars, labels=[f"{v:.2f}×" for v in values], fontsize="small", padding=2)
+    ax.axhline(1.0, color="0.2", lw=1.2, ls="--", label="parity (1×)")
+    if max(ratios) / min(ratios) > 10:
+        ax.set_yscale("log")
+        ax.set_ylim(min(ratios) / 1.6, max(ratios) * 1.6)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_ylim(min(0.0, min(ratios) * 1.15), max(ratios) * 1.15)
+    ax.yaxis.set_major_formatter("{x:g}×")
+    labels = [textwrap.fill(LABELS[key][0], 20, break_on_hyphens=False)
+              + f"\n(mindgpt better {'↑' if LABELS[key][2] else '↓'})" for key in measures]
+    ax.set_xticks(np.arange(len(measures)), labels, fontsize="small")
+    ax.set_ylabel("mindgpt / HF + torch (ratio)")
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.legend(loc="best")
+    machine = results["machine"]
+    figure.suptitle(f"mindgpt on MindSpore {machine['mindspore']} vs transformers {machine['transformers']} + torch "
+                    f"{machine['torch']}: {machine['cpu_model']}, {machine['usable_cores']} cores")
+    return figure
+
+
+def plot_results(path: str | Path) -> Path | None:
+    """Draw the chart of a results JSON beside it (same name, .png) and return its path; a failure only warns
+    and returns None (mindgpt's `save_figure`, imported here: `gpu.py` imports this module without MindSpore)."""
+    from mindgpt.train.plot import save_figure
+
+    out = Path(path).with_suffix(".png")
+    return out if save_figure(out, lambda: chart(json.loads(Path(path).read_text()))) else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=None)
@@ -268,8 +327,11 @@ def main() -> None:
     parser.add_argument("--gen-prompt", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="smoke run: 6x384 only, fewer steps and tokens")
     parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/bench[_quick].json)")
+    parser.add_argument("--plot-only", metavar="JSON", help="only redraw the chart of an existing results JSON")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.plot_only:
+        return print(f"chart: {plot_results(args.plot_only)}")
     if args.child:
         args.framework, args.work = args.child
         args.shape = args.shapes[0]
@@ -309,7 +371,7 @@ def main() -> None:
         "table": markdown}, indent=2))
     print(f"\n{markdown}\n\n{info['cpu_model']}, {info['usable_cores']} cores, load {info['load_average']}; "
           f"mindspore {info['mindspore']}, torch {info['torch']}, transformers {info['transformers']}\n"
-          f"{command}\nresults: {output}")
+          f"{command}\nresults: {output}, chart: {plot_results(output)}")
 
 
 if __name__ == "__main__":

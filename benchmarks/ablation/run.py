@@ -10,10 +10,12 @@ overrides given here) and differ only in the weights they start from and in λ:
 
 each over `--seeds` (classifier initialization, dropout and batch order; the data split is fixed), beside a
 TF-IDF + logistic-regression baseline fitted on the same training examples in the same run. Test scores
-are reported as mean ± std over the seeds; everything goes into `--out` (JSON) and a Markdown table.
+are reported as mean ± std over the seeds; everything goes into `--out` (JSON), a Markdown table and a bar chart
+beside the JSON (same name, .png).
 
     python benchmarks/ablation/run.py --pretrained outputs/pretrain_english/final --tasks mr tweets \
         max_train_examples=2000 epochs=4 lr=3e-4 batch_size=8
+    python benchmarks/ablation/run.py --plot-only benchmarks/ablation/results_mr_english.json   # redraw the chart
 
 Needs mindgpt installed (`pip install -e '.[bench]'`, which brings scikit-learn for the baseline).
 """
@@ -27,14 +29,18 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mindgpt.cli import set_up_device
 from mindgpt.metrics import task_metrics
 from mindgpt.train.finetune import finetune, load_data, selection_metric, subset
+from mindgpt.train.plot import save_figure
 from mindgpt.train.settings import FinetuneSettings, load_settings
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,6 +51,8 @@ VARIANTS = {  # id -> (table row, from_scratch, lm_coef)
     "scratch": ("GPT from scratch, λ = 0 (no pre-training)", True, 0.0),
 }
 BASELINE = "TF-IDF + logistic regression"
+SHORT = {"full": "pretrained\nλ = 0.5", "no_aux": "pretrained\nλ = 0", "scratch_aux": "from scratch\nλ = 0.5",
+         "scratch": "from scratch\nλ = 0"}  # the chart's bar labels
 
 
 def task_settings(task: str, overrides: list[str]) -> tuple[FinetuneSettings, dict[str, Any]]:
@@ -141,6 +149,46 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def chart(results: dict[str, Any]) -> "Figure":
+    """One panel per task of an ablation JSON: a bar per variant at its mean test score, each seed's score as a
+    dot on it, the TF-IDF baseline as a dashed line. The score axis starts near the lowest score, not at 0: the
+    variants differ by a few points, which bars from 0 would flatten."""
+    from matplotlib.figure import Figure
+
+    tasks = results["tasks"]
+    figure = Figure(figsize=(2.5 + 4.5 * len(tasks), 5), layout="constrained")
+    for ax, (task, result) in zip(figure.subplots(1, len(tasks), squeeze=False)[0], tasks.items()):
+        metric, runs, baseline = result["metric"], result["runs"], result["baseline"].get(result["metric"])
+        variants = list(dict.fromkeys(r["variant"] for r in runs))
+        scores = [[r["test"][metric] for r in runs if r["variant"] == v] for v in variants]
+        ax.bar(range(len(variants)), [np.mean(s) for s in scores], width=0.6, alpha=0.75,
+               color=[f"C{list(VARIANTS).index(v)}" for v in variants])
+        for i, s in enumerate(scores):  # seeds side by side, so equal scores stay apart
+            ax.plot(i + 0.12 * (np.arange(len(s)) - (len(s) - 1) / 2), s, "o", color="black", ms=4,
+                    label="one seed" if i == 0 else None)
+        lowest = min(min(map(min, scores)), baseline if baseline is not None else 1.0)
+        highest = max(max(map(max, scores)), baseline if baseline is not None else 0.0)
+        if baseline is not None:
+            ax.axhline(baseline, color="0.25", ls="--", lw=1.2, label=f"{BASELINE} ({baseline:.3f})")
+        ax.set_ylim(max(0.0, lowest - 0.1 * (highest - lowest) - 0.02), highest + 0.25 * (highest - lowest) + 0.01)
+        ax.set_xticks(range(len(variants)), [f"{SHORT.get(v, v)}\n{mean_std(s)}" for v, s in zip(variants, scores)])
+        ax.set_ylabel(f"test {metric}")
+        ax.set_title(f"{task}: mean of {len(scores[0])} seeds (bars), each seed (dots)", fontsize="medium")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="upper right", fontsize="small")
+    examples = next(iter(tasks.values()))["settings"].get("max_train_examples")
+    figure.suptitle(f"Fine-tuning ablation, {f'{examples:,}' if examples else 'all'} training examples\n"
+                    f"backbone {results['pretrained']}")
+    return figure
+
+
+def plot_results(path: str | Path) -> Path | None:
+    """Draw the chart of an ablation JSON beside it (same name, .png) and return its path; a failure only warns
+    and returns None (`save_figure`): the results are in the JSON already."""
+    out = Path(path).with_suffix(".png")
+    return out if save_figure(out, lambda: chart(json.loads(Path(path).read_text()))) else None
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pretrained", default="outputs/pretrain_english/final",
@@ -150,6 +198,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="benchmarks/ablation/results.json")
     parser.add_argument("--work-dir", default="outputs/ablation", help="where the fine-tuned runs go")
+    parser.add_argument("--plot-only", metavar="JSON", help="only redraw the chart of an existing results JSON")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="settings for every run")
     # key=value settings may follow `--seeds 0 1 2`, which would swallow them: hand them to argparse first
     settings = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
@@ -158,6 +207,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    if args.plot_only:
+        print(f"chart: {plot_results(args.plot_only)}")
+        return
     if not os.path.isdir(args.pretrained):
         raise SystemExit(f"--pretrained {args.pretrained!r} is not a directory; run `python -m mindgpt pretrain` first")
     set_up_device()
@@ -170,7 +222,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps({"command": command, "pretrained": args.pretrained, "seeds": args.seeds,
                                           "seconds": time.perf_counter() - started, "tasks": results,
                                           "table": markdown}, indent=2))
-    print(f"\n{markdown}\n\n{command}\nresults: {args.out}")
+    print(f"\n{markdown}\n\n{command}\nresults: {args.out}, chart: {plot_results(args.out)}")
 
 
 if __name__ == "__main__":

@@ -1,50 +1,106 @@
-"""The loss curve as a PNG, drawn with Pillow (already a MindSpore dependency): no plotting library."""
+"""A run's pictures (loss, learning rate, validation metric) drawn with matplotlib.
+
+Figures are `matplotlib.figure.Figure`s printed by the Agg canvas: no pyplot, so no global state, no display
+and no change to the backend a notebook's own plots use. A picture is a by-product of a run: `save_figure`
+turns any failure (matplotlib missing or broken, a value it cannot draw) into one warning, so plotting never
+ends a run or loses its results. matplotlib is imported only when a picture is drawn.
+"""
 from __future__ import annotations
 
+import logging
+import math
 import os
-from typing import Sequence
-
-from PIL import Image, ImageDraw
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..io import atomic_path
 
-SIZE, MARGIN = (800, 480), 60
-COLORS = {"train": (31, 119, 180), "val": (214, 39, 40)}
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+logger = logging.getLogger("mindgpt")
+Curve = Sequence[tuple[int, float]]  # (step, value) points, as MetricsLog.curve returns them
+DPI = 120
 
 
-def plot_losses(path: str | os.PathLike, curves: dict[str, Sequence[tuple[int, float]]], title: str) -> None:
-    """Plot each named curve of (step, loss) points on shared axes; write `path` atomically."""
-    points = [p for curve in curves.values() for p in curve]
-    if not points:
-        return
-    image = Image.new("RGB", SIZE, "white")
-    draw = ImageDraw.Draw(image)
-    (x0, x1), (y0, y1) = _span([p[0] for p in points]), _span([p[1] for p in points])
-    width, height = SIZE[0] - 2 * MARGIN, SIZE[1] - 2 * MARGIN
+def save_figure(path: str | os.PathLike, draw: Callable[[], "Figure"]) -> "Figure | None":
+    """Write the figure `draw()` returns to `path` as a PNG, atomically; return it, or None after one warning
+    if drawing or writing failed (the caller carries on: its results matter more than the picture)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    def at(step: float, loss: float) -> tuple[float, float]:
-        return MARGIN + (step - x0) / (x1 - x0) * width, SIZE[1] - MARGIN - (loss - y0) / (y1 - y0) * height
-
-    draw.rectangle([MARGIN, MARGIN, SIZE[0] - MARGIN, SIZE[1] - MARGIN], outline="black")
-    for i in range(5):
-        loss = y0 + (y1 - y0) * i / 4
-        draw.text((5, at(x0, loss)[1] - 6), f"{loss:.2f}", fill="black")
-        step = x0 + (x1 - x0) * i / 4
-        draw.text((at(step, y0)[0] - 10, SIZE[1] - MARGIN + 8), f"{step:.0f}", fill="black")
-    for row, (name, curve) in enumerate(curves.items()):
-        color = COLORS.get(name, (0, 0, 0))
-        xy = [at(s, v) for s, v in curve]
-        if len(xy) > 1:
-            draw.line(xy, fill=color, width=2)
-        for x, y in xy if len(xy) < 50 else ():
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-        draw.text((SIZE[0] - MARGIN - 120, MARGIN + 10 + 14 * row), f"— {name} loss", fill=color)
-    draw.text((MARGIN, 20), title, fill="black")
-    draw.text((SIZE[0] // 2 - 15, SIZE[1] - 25), "step", fill="black")
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+        figure = draw()
+        FigureCanvasAgg(figure)  # Agg renders without a display, whatever backend pyplot uses
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=DPI)
+        return figure
+    except Exception as e:  # noqa: BLE001 - any failure here is the picture's, never the run's
+        logger.warning("could not draw %s (%s: %s); the run's other results are kept", os.fspath(path),
+                       type(e).__name__, e)
+        return None
 
 
-def _span(values: Sequence[float]) -> tuple[float, float]:
-    low, high = min(values), max(values)
-    return (low, high) if high > low else (low - 1, high + 1)
+def plot_losses(path: str | os.PathLike, train: Curve, val: Curve = (), lr: Curve = (), *,
+                baseline: float | None = None, metric: tuple[str, Curve] | None = None, title: str = "",
+                unit: str = "nats/token") -> "Figure | None":
+    """`loss_figure` saved to `path` (see `save_figure`: a failure warns and returns None)."""
+    return save_figure(path, lambda: loss_figure(train, val, lr, baseline=baseline, metric=metric, title=title,
+                                                 unit=unit))
+
+
+def loss_figure(train: Curve, val: Curve = (), lr: Curve = (), *, baseline: float | None = None,
+                metric: tuple[str, Curve] | None = None, title: str = "", unit: str = "nats/token") -> "Figure":
+    """Training loss (logged points, light, and their EMA), validation loss (markers) and the `baseline` loss
+    (e.g. the unigram model's: the bar a model must beat) on one panel; below it, sharing the step axis, a
+    panel for the validation `metric` (name, points) and one for the learning-rate schedule, each if given.
+    `unit` is the loss's: nats/token for language modelling, nats for a fine-tuning loss (per example, plus
+    the auxiliary LM loss)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    panels = ["loss"] + ["metric"] * bool(metric and metric[1]) + ["lr"] * bool(lr)
+    heights = {"loss": 3.0, "metric": 1.4, "lr": 1.1}
+    figure = Figure(figsize=(9, 3.2 + 1.3 * (len(panels) - 1)), layout="constrained")
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False,
+                           gridspec_kw={"height_ratios": [heights[p] for p in panels]})[:, 0]
+    ax = dict(zip(panels, axes))
+    if train:
+        steps, values = zip(*train)
+        smoothed = len(train) >= 20  # fewer points read better unsmoothed
+        ax["loss"].plot(steps, values, color="C0", lw=0.8, alpha=0.35 if smoothed else 1.0, label="train",
+                        marker=None if smoothed else ".")  # a lone logged point shows too
+        if smoothed:
+            span = max(5, len(train) // 30)
+            ax["loss"].plot(steps, ema(values, span), color="C0", lw=2, label=f"train, EMA over {span} logs")
+    if val:
+        ax["loss"].plot(*zip(*val), "o-", color="C3", lw=1, ms=5, label="validation")
+    if baseline is not None:
+        ax["loss"].axhline(baseline, color="0.4", ls="--", lw=1.2, label=f"unigram baseline ({baseline:.2f})")
+    ax["loss"].set_ylabel(f"loss ({unit})")
+    if train or val or baseline is not None:
+        ax["loss"].legend(loc="best")
+    if "metric" in ax:
+        name, points = metric
+        ax["metric"].plot(*zip(*points), "s-", color="C2", lw=1, ms=5)
+        ax["metric"].set_ylabel(name.replace("_", " "))
+    if "lr" in ax:
+        ax["lr"].plot(*zip(*lr), color="C1", lw=1.5)
+        ax["lr"].set_ylabel("learning rate")
+        ax["lr"].ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        ax["lr"].set_ylim(bottom=0)
+    for a in axes:
+        a.grid(True, alpha=0.3)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
+    axes[-1].set_xlabel("step")
+    figure.suptitle(title)
+    return figure
+
+
+def ema(values: Sequence[float], span: int) -> list[float]:
+    """Exponential moving average, bias-corrected as TensorBoard's smoothing: the first points are not pulled
+    toward zero. Non-finite values (a diverged step) are skipped rather than poisoning every later point."""
+    alpha, average, weight, out = 2 / (span + 1), 0.0, 0.0, []
+    for value in values:
+        if math.isfinite(value):
+            average, weight = (1 - alpha) * average + alpha * value, (1 - alpha) * weight + alpha
+        out.append(average / weight if weight else float("nan"))
+    return out

@@ -233,8 +233,9 @@ def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, 
     model.save_pretrained(final)
     tokenizer.save_pretrained(final)
     val_loss = validation_loss(model, shards, settings)
-    plot_losses(out / "loss.png", {"train": metrics.curve("loss"), "val": metrics.curve("val_loss")},
-                f"mindgpt pretraining: {settings.model}, {settings.corpus}")
+    plot_losses(out / "loss.png", metrics.curve("loss"), metrics.curve("val_loss"), metrics.curve("lr"),
+                baseline=math.log(shards.unigram_perplexity()),
+                title=f"{settings.model} on {Path(settings.corpus).name}: {out.resolve().name}")
     prompt = [tokenizer.bos_token_id] + tokenizer.encode_batch([settings.sample_prompt])[0] if settings.sample_prompt else [
         tokenizer.bos_token_id]
     room = model.config.n_positions - len(prompt)

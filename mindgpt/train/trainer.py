@@ -512,9 +512,18 @@ class Trainer:
         self.event("on_log", logs=record)
 
     def plot(self, log: MetricsLog) -> None:
-        if self.rank == 0:
-            plot_losses(self.output_dir / "loss.png", {"train": log.curve("loss"), "val": log.curve("eval_loss")},
-                        f"mindgpt Trainer: {type(self.model).__name__}")
+        """loss.png: training and eval loss, the selection metric per evaluation (metric_for_best_model, else
+        compute_metrics' first) and the learning rate."""
+        if self.rank != 0:
+            return
+        name = self.args.metric_for_best_model
+        found = [k for r in log.records for k in r if k.startswith("eval_")
+                 and k not in ("eval_loss", "eval_runtime", "eval_samples_per_second")]
+        key = f"eval_{name}" if name else (found[0] if found else None)
+        metric = (key, log.curve(key)) if key and key != "eval_loss" else None
+        plot_losses(self.output_dir / "loss.png", log.curve("loss"), log.curve("eval_loss"),
+                    log.curve("learning_rate"), metric=metric, unit="nats",
+                    title=f"{type(self.model).__name__}: {self.output_dir.resolve().name}")
 
     def save_checkpoint(self, optimizer) -> None:
         """`checkpoint-<step>/`: the model and tokenizer in HF's layout, plus what resuming needs. Rank 0 writes

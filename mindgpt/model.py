@@ -779,7 +779,6 @@ class GPTDoubleHeadsModel(_ClassifierBase):
     built_from = GPTPreTrainedModel.built_from + ("summary_first_dropout", "summary_activation")
 
     def __init__(self, config: GPTConfig):
-        check_summary(config)
         config.num_labels = 1  # one score per choice, as in HF
         super().__init__(config)
         self.multiple_choice_head = SequenceSummary(config)
@@ -803,18 +802,6 @@ class GPTDoubleHeadsModel(_ClassifierBase):
             t = shape[-1]
             loss = lm_loss(logits.reshape(-1, t, logits.shape[-1]), labels.reshape(-1, t))
         return loss, mc_loss, logits, mc_logits, all_hidden, attentions
-
-
-def check_summary(config: GPTConfig) -> None:
-    """The sequence-summary settings HF's double-heads model reads, refused where mindgpt lacks them."""
-    unsupported = {"summary_type": (config.summary_type, "cls_index"),
-                   "summary_use_proj": (config.summary_use_proj, True),
-                   "summary_proj_to_labels": (config.summary_proj_to_labels, True)}
-    for name, (value, supported) in unsupported.items():
-        if value != supported:
-            raise ValueError(f"GPTConfig.{name}={value!r} is not supported by GPTDoubleHeadsModel; use "
-                             f"{name}={supported!r} (GPT-1's head: a score from the hidden state at the "
-                             "classifier token)")
 
 
 class SequenceSummary(nn.Cell):

@@ -20,7 +20,7 @@ import numpy as np
 from mindgpt import GPTLMHeadModel, GPTTokenizer, score
 from mindgpt.cli import set_up_device
 from mindgpt.data.corpus import split_documents
-from mindgpt.train.pretrain import read_corpus
+from mindgpt.data.corpora import read_corpus
 from mindgpt.train.settings import PretrainSettings, load_settings
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     set_up_device()
     settings, _ = load_settings(args.config, settings_class=PretrainSettings)
-    docs, _ = read_corpus(settings)
+    docs, _ = read_corpus(settings.corpus, settings.data_dir)
     _, held_out = split_documents(docs, settings.val_fraction, settings.seed)
     model, tokenizer = GPTLMHeadModel.from_pretrained(args.pretrained), GPTTokenizer.from_pretrained(args.pretrained)
 

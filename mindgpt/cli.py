@@ -39,7 +39,7 @@ def pretrain(args: argparse.Namespace) -> None:
               f"{summary['unigram_ppl']:.2f})")
         print(f"sample: {summary['sample']}")
         print(f"model + tokenizer: {summary['final_dir']}  (GPTLMHeadModel/GPTTokenizer.from_pretrained)")
-        print(f"loss plot: {summary['loss_plot']}  metrics: {summary['metrics']}")
+        print(f"loss plot: {summary['loss_plot'] or 'not drawn (see the warning above)'}  metrics: {summary['metrics']}")
 
 
 def load_lm(directory: str):

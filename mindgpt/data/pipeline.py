@@ -25,6 +25,7 @@ import numpy as np
 
 from ..tasks import encode_records
 from .datasets import SOURCES, SPLITS, load_labelled
+from .sources import FINETUNE_HELD_OUT, FINETUNE_SPLIT_SEED
 
 if TYPE_CHECKING:
     from ..tokenizer import GPTTokenizer
@@ -37,9 +38,9 @@ def load_dataset(
     name: str,
     split: str | Sequence[str] | None = None,
     data_dir: str | os.PathLike = "data_cache",
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
+    seed: int = FINETUNE_SPLIT_SEED,
+    val_fraction: float = FINETUNE_HELD_OUT["validation"],
+    test_fraction: float = FINETUNE_HELD_OUT["test"],
     n_choices: int = 2,
     kind: str | None = None,
 ) -> ds.GeneratorDataset | dict[str, ds.GeneratorDataset]:
@@ -176,7 +177,8 @@ def build_task_dataset(
     return ds.GeneratorDataset(source, column_names=columns, shuffle=False, python_multiprocessing=False)
 
 
-def task_collator(tokenizer: GPTTokenizer, task: str, **options: Any) -> Callable[[Sequence[Any]], dict[str, np.ndarray]]:
+def task_collator(tokenizer: GPTTokenizer, task: str, **options: Any
+                  ) -> Callable[[Sequence[Any]], dict[str, np.ndarray]]:
     """Records into one framed batch (`tasks.encode_records` with `options`: max_length, padding, num_labels, ...):
     the Trainer's `data_collator` for mindgpt's task data."""
     return functools.partial(encode_records, task, tokenizer, **options)

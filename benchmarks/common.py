@@ -12,6 +12,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from mindgpt.config import PRESETS  # noqa: E402,F401  (no MindSpore: the GPU machine runs only the reference)
 
 
+def model_flops_per_token(model: dict, seq: int) -> float:
+    """Training FLOPs per token, forward and backward (PaLM's count): 6 N + 12 L d T, with N the matmul weights
+    (12 L d^2 in the blocks plus V d for the tied LM head) and 12 L d T the attention scores and their use over
+    a `seq`-token context. `model` holds GPTConfig's fields (n_layer, n_embd, vocab_size). What MFU and the
+    fraction of the GEMM limit divide by: the work the model needs, whatever a framework spends on top."""
+    layers, width = model["n_layer"], model["n_embd"]
+    matmul_weights = 12 * layers * width ** 2 + model["vocab_size"] * width
+    return 6 * matmul_weights + 12 * layers * width * seq
+
+
 def timed(run) -> tuple[float, object]:
     """Seconds `run()` took, and what it returned."""
     start = time.perf_counter()
@@ -20,7 +30,14 @@ def timed(run) -> tuple[float, object]:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """Peak resident memory of this process so far, in MiB: VmHWM on Linux, ru_maxrss elsewhere (KiB on Linux,
+    bytes on macOS). Not ru_maxrss on Linux: it carries the parent's peak into a child across fork + exec, so a
+    benchmark child started by a parent holding MindSpore and torch (~600 MB) reported at least that."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 

@@ -26,19 +26,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import run as bench  # noqa: E402
 from common import machine  # noqa: E402
+from run import flops_per_token  # noqa: E402  (model FLOPs per token of a shape, shared with the CPU table)
 
 # What libmindspore_gpu.so.11.x links against (ldd, mindspore 2.10.0); its wheel ships builds for CUDA 11.1/11.6.
 MINDSPORE_GPU_LIBS = ("libcudart.so.11.0", "libcublas.so.11", "libcudnn.so.8")
 # Dense peaks, FLOP/s, from NVIDIA's datasheets (SXM parts): float32 on CUDA cores, bf16 on tensor cores.
 PEAKS = {"H100": {"float32": 67e12, "bf16": 989e12}, "H200": {"float32": 67e12, "bf16": 989e12}}
 SHAPES = ["6x384", "gpt1", "gpt1_32x512"]
-
-
-def flops_per_token(shape: str) -> float:
-    s = bench.model_shape(shape)
-    layers, width, seq = s["n_layer"], s["n_embd"], bench.SHAPES[shape][2]
-    matmul_weights = 12 * layers * width ** 2 + s["vocab_size"] * width
-    return 6 * matmul_weights + 12 * layers * width * seq
 
 
 def tokens_per_s(shape: str, step_s: list[float]) -> float:

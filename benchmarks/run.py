@@ -6,7 +6,7 @@
     python benchmarks/run.py --plot-only benchmarks/results/bench.json   # redraw the chart of a results JSON
 
 Every measurement runs in its own child process (one framework, one shape, one kind of work), so each child's
-peak RSS (getrusage ru_maxrss) is that work's alone; the children run one after the other, mindgpt and the
+peak RSS (VmHWM, `common.peak_rss_mib`) is that work's alone; the children run one after the other, mindgpt and the
 reference back to back, `--repeats` rounds of the training pair, and the table reports medians over rounds.
 
 - train: tokens/s of one full step, forward + backward + global-norm clipping + AdamW, batch x seq tokens
@@ -17,6 +17,10 @@ reference back to back, `--repeats` rounds of the training pair, and the table r
 - generate: greedy continuation of `--gen-new` tokens from a `--gen-prompt`-token prompt, batch 1: mindgpt
   with its key/value cache and without (recomputing the context), HF's `generate` (openai-gpt has no cache);
   n_positions is raised to prompt + new where the preset's is shorter (`6x384`: 256 -> 288).
+- gemm (with train): the machine's GEMM limit as each framework reaches it, the best of a few float32
+  2048 x 2048 @ 2048 x 2048 products (MindSpore's compiled MatMul, torch.mm), once per framework. The table's
+  "fraction of the GEMM limit" is the training step's model FLOPs (`common.model_flops_per_token`) per
+  second over that peak: how far a framework is from being bound by its matmuls alone.
 
 torch and transformers are needed here only (`pip install -e '.[bench]'`); mindgpt never imports them.
 Results: a JSON file under benchmarks/results/ (machine, versions, settings, every round), a Markdown table and a
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import PRESETS, machine, peak_rss_mib, timed  # noqa: E402
+from common import PRESETS, machine, model_flops_per_token, peak_rss_mib, timed  # noqa: E402
 
 SHAPES = {  # name -> (GPTConfig preset, batch, seq)
     "6x384": ("6x384", 8, 128),
@@ -48,6 +52,7 @@ SHAPES = {  # name -> (GPTConfig preset, batch, seq)
 }
 CPU_SHAPES = ["6x384", "gpt1"]
 LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 2.5e-4, (0.9, 0.999), 1e-8, 0.01, 1.0
+GEMM_N, GEMM_REPEATS = 2048, 5  # the peak's matmul: [n, n] @ [n, n] float32, best of this many after a warm-up
 
 
 def model_shape(shape: str, context: int = 0) -> dict:
@@ -55,6 +60,23 @@ def model_shape(shape: str, context: int = 0) -> dict:
     fields = dict(PRESETS[SHAPES[shape][0]])
     fields["n_positions"] = max(fields["n_positions"], context)
     return fields
+
+
+def flops_per_token(shape: str) -> float:
+    """Model FLOPs per trained token of a shape (forward + backward, at its sequence length)."""
+    return model_flops_per_token(model_shape(shape), SHAPES[shape][2])
+
+
+def gemm_fraction(flops_per_token: float, tokens_per_s: float, peak_flops: float) -> float:
+    """The fraction of the GEMM limit a training run reaches: its model FLOP/s over the single-GEMM peak."""
+    return flops_per_token * tokens_per_s / peak_flops
+
+
+def best_gemm(product, n: int, repeats: int) -> dict:
+    """FLOP/s of the fastest of `repeats` calls of `product()` (an [n, n] @ [n, n] matmul), after a warm-up."""
+    product()
+    seconds = min(timed(product)[0] for _ in range(repeats))
+    return {"gemm_n": n, "gemm_s": seconds, "gemm_flops": 2 * n ** 3 / seconds}
 
 
 def batch(shape: str, seed: int = 0):
@@ -101,6 +123,24 @@ def mindgpt_infer(shape: str, steps: int) -> dict:
     compile_s, _ = timed(lambda: model(ids)[0].asnumpy())
     times = [timed(lambda: model(ids)[0].asnumpy())[0] for _ in range(steps)]
     return {"compile_s": compile_s, "step_s": times}
+
+
+def mindgpt_gemm(n: int = GEMM_N, repeats: int = GEMM_REPEATS) -> dict:
+    """The peak through MindSpore's compiled MatMul, the kernel (oneDNN) mindgpt's Linear layers run; reading
+    the [n, n] result back (what waits for it) costs a few ms of the ~0.2 s a product takes on 2 cores."""
+    import mindspore as ms
+    import numpy as np
+    from mindspore import ops
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device("CPU")
+    a, b = (ms.Tensor(np.random.default_rng(seed).standard_normal((n, n)).astype(np.float32)) for seed in (0, 1))
+
+    @ms.jit
+    def matmul(x, y):
+        return ops.matmul(x, y)
+
+    return best_gemm(lambda: matmul(a, b).asnumpy(), n, repeats)
 
 
 def mindgpt_generate(shape: str, prompt_len: int, new: int) -> dict:
@@ -174,6 +214,16 @@ def hf_infer(shape: str, steps: int) -> dict:
     return {"compile_s": compile_s, "step_s": [timed(run)[0] for _ in range(steps)]}
 
 
+def torch_gemm(n: int = GEMM_N, repeats: int = GEMM_REPEATS) -> dict:
+    """The peak through torch.mm, with the threads `hf_model` gives the reference (torch's CPU ops return when
+    done)."""
+    import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    a, b = (torch.randn(n, n, generator=torch.Generator().manual_seed(seed)) for seed in (0, 1))
+    return best_gemm(lambda: torch.mm(a, b), n, repeats)
+
+
 def hf_generate(shape: str, prompt_len: int, new: int) -> dict:
     import numpy as np
     from bench_generate import bench_hf_model
@@ -185,14 +235,17 @@ def hf_generate(shape: str, prompt_len: int, new: int) -> dict:
 
 
 CHILDREN = {("mindgpt", "train"): mindgpt_train, ("mindgpt", "infer"): mindgpt_infer,
-            ("mindgpt", "generate"): mindgpt_generate, ("torch", "train"): hf_train,
-            ("torch", "infer"): hf_infer, ("torch", "generate"): hf_generate}
+            ("mindgpt", "generate"): mindgpt_generate, ("mindgpt", "gemm"): mindgpt_gemm,
+            ("torch", "train"): hf_train, ("torch", "infer"): hf_infer, ("torch", "generate"): hf_generate,
+            ("torch", "gemm"): torch_gemm}
 
 
 def child(args) -> None:
     work = CHILDREN[args.framework, args.work]
     if args.work == "generate":
         result = work(args.shape, args.gen_prompt, args.gen_new)
+    elif args.work == "gemm":
+        result = work()
     else:
         result = work(args.shape, args.steps)
     if "step_s" in result:
@@ -223,7 +276,8 @@ def median_of(rounds: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in rounds)
 
 
-def summarize(shape: str, runs: dict) -> dict:
+def summarize(shape: str, runs: dict, gemm: dict | None = None) -> dict:
+    """The table's values for one shape, (mindgpt, torch) pairs; `gemm` holds each framework's GEMM child."""
     ms_train, pt_train = runs["mindgpt", "train"], runs["torch", "train"]
     row = {"train_tokens_per_s": (median_of(ms_train, "tokens_per_s"), median_of(pt_train, "tokens_per_s")),
            "train_tokens_per_s_best": (max(r["tokens_per_s"] for r in ms_train),
@@ -238,6 +292,11 @@ def summarize(shape: str, runs: dict) -> dict:
         row["generate_cached_tokens_per_s"] = (gen["cached_tokens_per_s"], hf["tokens_per_s"])
         row["generate_uncached_tokens_per_s"] = (gen["uncached_tokens_per_s"], hf["tokens_per_s"])
         row["cached_equals_uncached"] = gen["cached_equals_uncached"]
+    if gemm:
+        peaks = (gemm["mindgpt"]["gemm_flops"], gemm["torch"]["gemm_flops"])
+        row["train_gemm_fraction"] = tuple(gemm_fraction(flops_per_token(shape), rate, peak)
+                                           for rate, peak in zip(row["train_tokens_per_s"], peaks))
+        row["gemm_peak_gflops"] = tuple(peak / 1e9 for peak in peaks)
     return row
 
 
@@ -247,7 +306,11 @@ LABELS = {"train_tokens_per_s": ("training tokens/s (fwd + bwd + AdamW)", "{:,.0
           "generate_cached_tokens_per_s": ("generation tokens/s, mindgpt with cache (HF: no cache)", "{:,.1f}", True),
           "generate_uncached_tokens_per_s": ("generation tokens/s, without cache", "{:,.1f}", True),
           "train_compile_s": ("first training step, s (compile / warm-up)", "{:,.1f}", False),
-          "train_peak_rss_mib": ("peak RSS of the training process, MiB", "{:,.0f}", False)}
+          "train_peak_rss_mib": ("peak RSS of the training process, MiB", "{:,.0f}", False),
+          "train_gemm_fraction": ("training: fraction of the GEMM limit (model FLOP/s / single-GEMM peak)", "{:.1%}",
+                                  True),
+          "gemm_peak_gflops": (f"single-GEMM peak, GFLOP/s ({GEMM_N}² float32 matmul)", "{:,.0f}", True)}
+NOT_CHARTED = {"train_gemm_fraction", "gemm_peak_gflops"}  # the table's context; their ratios repeat tokens/s's
 
 
 def table(summary: dict, settings: dict) -> str:
@@ -274,7 +337,7 @@ def chart(results: dict) -> "Figure":
     from matplotlib.ticker import LogLocator, NullFormatter
 
     summary, shapes = results["summary"], results["settings"]["shapes"]
-    measures = [key for key in LABELS if any(key in row for row in summary.values())]
+    measures = [key for key in LABELS if key not in NOT_CHARTED and any(key in row for row in summary.values())]
     figure = Figure(figsize=(12, 5.5), layout="constrained")
     ax = figure.subplots()
     width = 0.8 / len(summary)
@@ -347,10 +410,13 @@ def main() -> None:
     settings = {"repeats": args.repeats, "steps": args.steps, "gen_prompt": args.gen_prompt, "gen_new": args.gen_new,
                 "shapes": {s: {"preset": SHAPES[s][0], "batch": SHAPES[s][1], "seq": SHAPES[s][2], **model_shape(s)}
                            for s in args.shapes},
-                "optimizer": {"lr": LR, "betas": BETAS, "eps": EPS, "weight_decay": WEIGHT_DECAY, "clip": CLIP}}
+                "optimizer": {"lr": LR, "betas": BETAS, "eps": EPS, "weight_decay": WEIGHT_DECAY, "clip": CLIP},
+                "gemm": {"n": GEMM_N, "repeats": GEMM_REPEATS}}
     info = machine(mindspore=mindspore.__version__, torch=torch.__version__, transformers=transformers.__version__)
     started = time.perf_counter()
     runs, summary = {}, {}
+    gemm = ({framework: run_child(framework, "gemm", args.shapes[0], args) for framework in ("mindgpt", "torch")}
+            if "train" in args.work else None)
     for shape in args.shapes:
         runs[shape] = {}
         for work in args.work:
@@ -358,7 +424,7 @@ def main() -> None:
                 for framework in ("mindgpt", "torch"):
                     runs[shape].setdefault((framework, work), []).append(run_child(framework, work, shape, args))
         if "train" in args.work:
-            summary[shape] = summarize(shape, runs[shape])
+            summary[shape] = summarize(shape, runs[shape], gemm)
     markdown = table(summary, settings)
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
     output = Path(args.output or HERE / "results" / ("bench_quick.json" if args.quick else "bench.json"))
@@ -367,7 +433,7 @@ def main() -> None:
         "command": command, "machine": info, "settings": settings, "seconds": time.perf_counter() - started,
         "summary": {s: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
                     for s, row in summary.items()},
-        "runs": {s: {f"{fw}/{w}": r for (fw, w), r in rs.items()} for s, rs in runs.items()},
+        "runs": {s: {f"{fw}/{w}": r for (fw, w), r in rs.items()} for s, rs in runs.items()}, "gemm": gemm,
         "table": markdown}, indent=2))
     print(f"\n{markdown}\n\n{info['cpu_model']}, {info['usable_cores']} cores, load {info['load_average']}; "
           f"mindspore {info['mindspore']}, torch {info['torch']}, transformers {info['transformers']}\n"

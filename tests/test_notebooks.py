@@ -131,7 +131,7 @@ def test_language_modeling_notebook(executed):
 
 def test_finetuning_notebook(executed):
     (results, nb), out = executed[0]["03_finetuning"], executed[1]
-    assert Path(results["pretrained_dir"]) == out / "02_pretrained"  # reused notebook 02's model
+    assert (NOTEBOOKS / results["pretrained_dir"]).resolve() == (out / "02_pretrained").resolve()  # 02's model
     assert results["added"] == 3 and results["table_rows"] == results["vocab"]
     assert results["cls_token"] == "<eos>"
     assert abs(results["L3"] - (results["L2"] + results["lam"] * results["L1"])) < 1e-4

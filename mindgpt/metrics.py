@@ -1,6 +1,6 @@
 """The paper's evaluation metrics in numpy: accuracy, F1, Matthews correlation, Pearson and Spearman.
 
-Each task kind reports a fixed set (`task_metrics`), so every run of a task is compared on the same
+Each label type reports a fixed set (`task_metrics`), so every run of a task is compared on the same
 numbers: classes get accuracy, macro F1 and Matthews correlation (CoLA's metric, fair on skewed
 classes), regression gets Pearson and Spearman (STS-B's) and the mean squared error, multiple choice
 gets accuracy. Degenerate inputs (one class only, constant predictions) score 0, not NaN, so a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("classification", "regression", "multiple_choice")
+LABEL_TYPES = ("classification", "regression", "multiple_choice")
 
 
 def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
@@ -77,22 +77,22 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def predict(kind: str, logits: np.ndarray) -> np.ndarray:
+def predict(label_type: str, logits: np.ndarray) -> np.ndarray:
     """Model outputs → predictions: the argmax class or choice, or the regression score itself."""
-    if kind == "regression":
+    if label_type == "regression":
         return np.asarray(logits, np.float64).reshape(-1)
     return np.asarray(logits).argmax(-1)
 
 
-def task_metrics(kind: str, labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
-    """The metrics reported for a task kind (one of `KINDS`), from labels and `predict`'s output."""
-    if kind == "classification":
+def task_metrics(label_type: str, labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    """The metrics reported for a label type (one of `LABEL_TYPES`), from labels and `predict`'s output."""
+    if label_type == "classification":
         return {"accuracy": accuracy(labels, predictions), "f1": f1(labels, predictions),
                 "mcc": matthews_corrcoef(labels, predictions)}
-    if kind == "regression":
+    if label_type == "regression":
         labels, predictions = _pair(np.asarray(labels, np.float64), np.asarray(predictions, np.float64))
         return {"pearson": pearson(labels, predictions), "spearman": spearman(labels, predictions),
                 "mse": float(np.mean((labels - predictions) ** 2))}
-    if kind == "multiple_choice":
+    if label_type == "multiple_choice":
         return {"accuracy": accuracy(labels, predictions)}
-    raise ValueError(f"unknown metric kind {kind!r}; choose one of {KINDS}")
+    raise ValueError(f"unknown label type {label_type!r}; choose one of {LABEL_TYPES}")

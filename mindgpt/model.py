@@ -524,8 +524,8 @@ class KVCache(nn.Cell):
         self.batch_size = batch_size
         rows = (batch_size * config.n_head * config.n_positions, config.n_embd // config.n_head)
         self.keys, self.values = (ms.ParameterTuple(
-            Parameter(ops.zeros(rows, ms.float32), name=f"cache.{i}.{kind}", requires_grad=False)
-            for i in range(config.n_layer)) for kind in ("keys", "values"))
+            Parameter(ops.zeros(rows, ms.float32), name=f"cache.{i}.{which}", requires_grad=False)
+            for i in range(config.n_layer)) for which in ("keys", "values"))
 
     def write(self, layer: int, k, v, index):
         """Write the keys k and values v [B, n_head, t, head_dim] of t new positions into `layer`'s cache at

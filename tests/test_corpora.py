@@ -39,9 +39,9 @@ def test_cache_keys_cover_kind_version_params_and_inputs():
 
 
 def test_an_entry_is_a_hit_only_once_whole_and_under_its_key(tmp_path):
-    key = cache.cache_key("kind", 1, {})
-    folder = cache.entry_dir(tmp_path, "kind", "a b/../c", key)
-    assert folder.parent == tmp_path / "kind" and folder.name == f"a_b_.._c-{key[:cache.KEY_CHARS]}"
+    key = cache.cache_key("artifact", 1, {})
+    folder = cache.entry_dir(tmp_path, "artifact", "a b/../c", key)
+    assert folder.parent == tmp_path / "artifact" and folder.name == f"a_b_.._c-{key[:cache.KEY_CHARS]}"
     assert cache.read_meta(folder, key) is None  # nothing there
     cache.begin_entry(folder)
     (folder / "data.txt").write_text("half")

@@ -34,7 +34,7 @@ def test_builtin_dataset_splits(data_dir, name):
     texts = [(r["text"], r.get("text_pair"), tuple(r.get("choices", ()))) for rows in splits.values() for r in rows]
     assert len(texts) == len(set(texts)), "duplicate inputs survived"
     labels = [r["label"] for rows in splits.values() for r in rows]
-    if data.kind == "regression":
+    if data.label_type == "regression":
         assert data.num_labels == 1 and all(0 <= y <= 1 for y in labels)
     else:
         assert set(labels) == set(range(data.num_labels)), "every class occurs"
@@ -136,7 +136,7 @@ def test_custom_folder_keeps_given_test_and_reads_pairs_as_regression(tmp_path):
     (folder / "train.jsonl").write_text("\n".join(lines[:16]) + "\n")
     (folder / "test.jsonl").write_text("\n".join(lines[16:]) + "\n")
     data = load_labelled("custom", tmp_path / "cache", path=str(folder))
-    assert data.kind == "regression" and data.task == "similarity" and data.num_labels == 1
+    assert data.label_type == "regression" and data.task == "similarity" and data.num_labels == 1
     assert [r["text"] for r in data.splits["test"]] == ["a 16", "a 17", "a 18", "a 19"]
     assert len(data.splits["validation"]) == 2 and len(data.splits["train"]) == 14
 
@@ -151,21 +151,21 @@ def test_user_labels_become_classes_or_a_regression():
     assert [r["label"] for r in encode_labels(rows, *label_scheme(rows, "f.csv"))][:4] == [2, 1, 1, 0]
     assert label_scheme(labelled("0.25", 0.5, 0.0, "1.0"), "f.csv") == ("regression", None)
     assert label_scheme(labelled("pos", 1) * MIN_CLASS_ROWS, "f.csv") == ("classification", ["1", "pos"])
-    assert label_scheme(labelled("0.25", 1), "f.csv", kind="regression") == ("regression", None)
-    assert label_scheme(labelled(*["0.5", 1] * MIN_CLASS_ROWS), "f.csv", kind="classification") == (
+    assert label_scheme(labelled("0.25", 1), "f.csv", label_type="regression") == ("regression", None)
+    assert label_scheme(labelled(*["0.5", 1] * MIN_CLASS_ROWS), "f.csv", label_type="classification") == (
         "classification", ["0.5", "1"])
 
 
 @pytest.mark.parametrize("labels, error", [
     (["pos", "neg"] * 5 + ["postive"], r"class 'postive' has 1 \('postive' at f.csv:11\), fewer than the 3"),
-    ([0, 1] * 5 + ["1.5"], r"mix integers .*and fractions \('1.5' at f.csv:11\); .*kind='regression'"),
+    ([0, 1] * 5 + ["1.5"], r"mix integers .*and fractions \('1.5' at f.csv:11\); .*label_type='regression'"),
     (["1"] * 10, r"every row has the label '1'; classification needs at least 2 classes"),
 ])
 def test_labels_inference_cannot_trust_are_refused(labels, error):
     with pytest.raises(ValueError, match=error):
         label_scheme(labelled(*labels), "f.csv")
-    with pytest.raises(ValueError, match=r"kind='regression' needs numeric labels, not 'pos' at f.csv:1"):
-        label_scheme(labelled("pos", 0.5), "f.csv", kind="regression")
+    with pytest.raises(ValueError, match=r"label_type='regression' needs numeric labels, not 'pos' at f.csv:1"):
+        label_scheme(labelled("pos", 0.5), "f.csv", label_type="regression")
 
 
 def test_custom_file_says_what_it_inferred_and_takes_a_declared_kind(tmp_path, capsys):
@@ -173,13 +173,13 @@ def test_custom_file_says_what_it_inferred_and_takes_a_declared_kind(tmp_path, c
     (tmp_path / "sts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(ValueError, match="mix integers"):
         load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "sts.jsonl"))
-    data = load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "sts.jsonl"), kind="regression")
-    assert (data.kind, data.task, data.num_labels) == ("regression", "similarity", 1)
+    data = load_labelled("custom", tmp_path / "cache", path=str(tmp_path / "sts.jsonl"), label_type="regression")
+    assert (data.label_type, data.task, data.num_labels) == ("regression", "similarity", 1)
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"data {tmp_path / 'sts.jsonl'}: task similarity, regression on labels from 0 to 2.5; "
         "24 train / 3 validation / 3 test")
     with pytest.raises(ValueError, match="only a user's file"):
-        load_labelled("mr", tmp_path / "cache", kind="regression")
+        load_labelled("mr", tmp_path / "cache", label_type="regression")
 
 
 def test_excel_csv_with_a_byte_order_mark_reads(tmp_path):

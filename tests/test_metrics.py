@@ -50,5 +50,5 @@ def test_task_metrics_per_kind():
     assert regression["mse"] == pytest.approx(0.01)
     choice = predict("multiple_choice", np.array([[0.1, 2.0], [3.0, 0.0]]))
     assert task_metrics("multiple_choice", [1, 1], choice) == {"accuracy": 0.5}
-    with pytest.raises(ValueError, match="unknown metric kind 'ranking'"):
+    with pytest.raises(ValueError, match="unknown label type 'ranking'"):
         task_metrics("ranking", [1], [1])

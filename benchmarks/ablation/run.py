@@ -68,7 +68,7 @@ def tfidf_baseline(settings: FinetuneSettings) -> dict[str, float]:
     from sklearn.linear_model import LogisticRegression
 
     data = load_data(settings)
-    if data.kind != "classification":
+    if data.label_type != "classification":
         return {}
     train = subset(data.splits["train"], settings.max_train_examples, settings.split_seed)
     test = subset(data.splits["test"], settings.max_eval_examples, settings.split_seed)

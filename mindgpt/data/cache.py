@@ -3,9 +3,9 @@
 Every artifact built from slow inputs (a dataset's splits, a corpus' token shards, a BPE vocabulary trained on a
 corpus) is cached alike:
 
-- its key (`cache_key`) hashes everything that shapes it: the artifact's kind and format version, its parameters,
+- its key (`cache_key`) hashes everything that shapes it: the artifact's type and format version, its parameters,
   and the bytes of its inputs;
-- it lives in `<data_dir>/<kind>/<label>-<key prefix>/` (`entry_dir`), so artifacts that differ in anything never
+- it lives in `<data_dir>/<artifact>/<label>-<key prefix>/` (`entry_dir`), so artifacts that differ in anything never
   share (or overwrite) a folder; the label only helps a reader find it;
 - its builder empties the meta first (`begin_entry`) and writes it last (`finish_entry`), holding the full key:
   a folder without a meta, or whose meta holds another key (a crashed build, an older format), is a miss
@@ -29,21 +29,21 @@ META_NAME = "meta.json"
 KEY_CHARS = 16  # of the key in a folder name: the meta holds it whole, and a hit must match it whole
 
 
-def cache_key(kind: str, version: int, params: Any, inputs: Iterable[str | bytes] = ()) -> str:
-    """sha256 over `[kind, version, params]` (as JSON, keys sorted) and then each of `inputs`, length-prefixed so
+def cache_key(artifact: str, version: int, params: Any, inputs: Iterable[str | bytes] = ()) -> str:
+    """sha256 over `[artifact, version, params]` (as JSON, keys sorted) and then each of `inputs`, length-prefixed so
     that ("ab", "c") and ("a", "bc") differ. `inputs` may be a generator: large corpora are hashed as they stream.
     """
     digest = hashlib.sha256()
-    for part in (json.dumps([kind, version, params], sort_keys=True), *inputs):
+    for part in (json.dumps([artifact, version, params], sort_keys=True), *inputs):
         data = part.encode("utf-8") if isinstance(part, str) else bytes(part)
         digest.update(len(data).to_bytes(8, "little") + data)
     return digest.hexdigest()
 
 
-def entry_dir(data_dir: str | os.PathLike, kind: str, label: str, key: str) -> Path:
-    """`<data_dir>/<kind>/<label>-<key prefix>`; the label is reduced to characters safe in a file name."""
-    label = re.sub(r"[^\w.-]+", "_", label).strip("._") or kind
-    return Path(data_dir) / kind / f"{label}-{key[:KEY_CHARS]}"
+def entry_dir(data_dir: str | os.PathLike, artifact: str, label: str, key: str) -> Path:
+    """`<data_dir>/<artifact>/<label>-<key prefix>`; the label is reduced to characters safe in a file name."""
+    label = re.sub(r"[^\w.-]+", "_", label).strip("._") or artifact
+    return Path(data_dir) / artifact / f"{label}-{key[:KEY_CHARS]}"
 
 
 def read_meta(folder: str | os.PathLike, key: str) -> dict[str, Any] | None:

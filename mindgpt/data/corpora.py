@@ -19,7 +19,7 @@ from .corpus import Document, TokenShards, prepare_shards
 from .datasets import SOURCES, UNLABELLED_DATASETS, unlabelled_training_texts
 from .sources import ENGLISH_PACKAGES, english_texts, pin, shakespeare_texts
 
-TOKENIZER = "tokenizer"  # the cache kind: <data_dir>/tokenizer/
+TOKENIZER = "tokenizer"  # the cache artifact: <data_dir>/tokenizer/
 TOKENIZER_VERSION = 1  # bump when how corpus_tokenizer trains or saves changes: vocabularies of another are retrained
 MIN_FREQUENCY = 2  # a pair is merged only if it occurs this often
 PARAGRAPH_GROUPS = 20  # one text file is cut into about this many documents, so the split by document has some

@@ -30,7 +30,7 @@ import numpy as np
 from ..io import atomic_path
 from .cache import META_NAME, SPLITS as CACHE_SPLITS, begin_entry, cache_key, entry_dir, finish_entry, read_meta
 
-SHARDS = "shards"  # the cache kind: <data_dir>/shards/
+SHARDS = "shards"  # the cache artifact: <data_dir>/shards/
 SPLITS = CACHE_SPLITS[:2]  # "train", "validation"
 FORMAT_VERSION = 4  # bump when the files or the token rules change: shards of another version are rebuilt
 # The document split of the shipped pretraining configs: prepare_corpus's default, and the split whose

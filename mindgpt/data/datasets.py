@@ -45,10 +45,10 @@ from .corpus import DEFAULT_SEED, DEFAULT_VAL_FRACTION, split_documents
 from .sources import (FINETUNE_HELD_OUT, FINETUNE_SPLIT_SEED, fetch_pinned, grouped, hashed_split, imdb_rows, pin,
                       rotten_tomatoes_rows, shakespeare_texts)
 
-FINETUNE = "finetune"  # the cache kind: <data_dir>/finetune/
-FORMAT_VERSION = 3  # bump when the records' layout or the reading rules change: caches of another version are rebuilt
+FINETUNE = "finetune"  # the cache artifact: <data_dir>/finetune/
+FORMAT_VERSION = 4  # bump when the records' layout or the reading rules change: caches of another version are rebuilt
 FIELDS = ("text", "text_pair", "label")  # the columns of a user's file
-KINDS = ("classification", "regression")  # what a user's labels may be declared as (`kind=`)
+LABEL_TYPES = ("classification", "regression")  # what a user's labels may be declared as (`label_type=`)
 MIN_CLASS_ROWS = 3  # fewer rows than this in a class is most likely a mistyped label
 
 Record = dict[str, Any]
@@ -60,7 +60,7 @@ class LabelledData:
 
     name: str
     task: str  # a key of mindgpt.tasks.TASKS
-    kind: str  # a key of mindgpt.metrics.KINDS: classification, regression or multiple_choice
+    label_type: str  # a key of mindgpt.metrics.LABEL_TYPES: classification, regression or multiple_choice
     num_labels: int  # classes; 1 for regression; the choices for multiple choice
     label_names: list[str] | None  # class names by index (classification only)
     splits: dict[str, list[Record]]
@@ -73,7 +73,7 @@ class Source:
 
     read: Callable[..., list[Record]]
     task: str
-    kind: str
+    label_type: str
     label_names: list[str] | None
     package: str  # its release on PyPI: a key of sources.PACKAGES
     split: Callable[[list[Record], int, dict[str, float]], dict[str, list[Record]]]  # split_records or split_by_hash
@@ -253,9 +253,9 @@ def _clean(text: str) -> str:
 
 
 # --- labels of user files -----------------------------------------------------------------------------
-def label_scheme(records: list[Record], source: str, kind: str | None = None) -> tuple[str, list[str] | None]:
-    """(kind, class names) of the labels of a user's file `source`: names or whole numbers are classes, numbers
-    with fractions (0.25, and 1.0 beside them) a regression, unless `kind` says which.
+def label_scheme(records: list[Record], source: str, label_type: str | None = None) -> tuple[str, list[str] | None]:
+    """(label_type, class names) of the labels of a user's file `source`: names or whole numbers are classes, numbers
+    with fractions (0.25, and 1.0 beside them) a regression, unless `label_type` says which.
 
     What inference cannot tell is refused rather than guessed: labels written as integers mixed with
     fractions (a "1.5" among 0/1 would turn a classifier into a regressor), fewer than 2 classes, and a
@@ -263,17 +263,17 @@ def label_scheme(records: list[Record], source: str, kind: str | None = None) ->
     """
     numbers = [_number(r["label"]) for r in records]
     fractions = [r for r, n in zip(records, numbers) if n is not None and not n.is_integer()]
-    if kind is None and fractions and all(n is not None for n in numbers):
+    if label_type is None and fractions and all(n is not None for n in numbers):
         integers = [r for r in records if _written_as_integer(r["label"])]
         if not integers:
             return "regression", None
         raise ValueError(f"{source}: the labels mix integers ({_where(integers)}) and fractions "
-                         f"({_where(fractions)}); for a regression target pass kind='regression', for classes fix "
-                         "the fractional labels")
-    if kind == "regression":
+                         f"({_where(fractions)}); for a regression target set problem_type=regression (load_labelled: "
+                         "label_type='regression'), for classes fix the fractional labels")
+    if label_type == "regression":
         words = [r for r, n in zip(records, numbers) if n is None]
         if words:
-            raise ValueError(f"{source}: kind='regression' needs numeric labels, not {_where(words)}")
+            raise ValueError(f"{source}: label_type='regression' needs numeric labels, not {_where(words)}")
         return "regression", None
     return "classification", _class_names(records, source, numeric=all(n is not None for n in numbers))
 
@@ -285,7 +285,8 @@ def _class_names(records: list[Record], source: str, numeric: bool) -> list[str]
         rows.setdefault(_label_name(r["label"]), []).append(r)
     if len(rows) < 2:
         raise ValueError(f"{source}: every row has the label {next(iter(rows))!r}; classification needs at least "
-                         "2 classes (for a numeric target pass kind='regression')")
+                         "2 classes (for a numeric target set problem_type=regression; load_labelled: "
+                         "label_type='regression')")
     rare = [f"{name!r} has {len(found)} ({_where(found)})" for name, found in rows.items()
             if len(found) < MIN_CLASS_ROWS]
     if rare:
@@ -321,9 +322,9 @@ def _label_name(value: Any) -> str:
     return str(int(number)) if number is not None and number.is_integer() else str(value)
 
 
-def encode_labels(records: list[Record], kind: str, label_names: list[str] | None) -> list[Record]:
+def encode_labels(records: list[Record], label_type: str, label_names: list[str] | None) -> list[Record]:
     """Labels as the tasks want them: a class index for names, a float for regression."""
-    if kind == "regression":
+    if label_type == "regression":
         return [{**r, "label": float(r["label"])} for r in records]
     index = {name: i for i, name in enumerate(label_names)}
     return [{**r, "label": index[_label_name(r["label"])]} for r in records]
@@ -388,22 +389,22 @@ SOURCES: dict[str, Source] = {
 def load_labelled(name: str, data_dir: str | os.PathLike = "data_cache", seed: int = FINETUNE_SPLIT_SEED,
                   val_fraction: float = FINETUNE_HELD_OUT["validation"],
                   test_fraction: float = FINETUNE_HELD_OUT["test"], path: str | None = None, n_choices: int = 2,
-                  kind: str | None = None,
+                  label_type: str | None = None,
                   pretrain_val_fraction: float = DEFAULT_VAL_FRACTION, pretrain_seed: int = DEFAULT_SEED
                   ) -> LabelledData:
     """The prepared splits of dataset `name` (see the module doc), built on first use and then read back.
 
-    `kind` ("classification" or "regression") declares what the labels of a user's file (`custom`) are, when
+    `label_type` ("classification" or "regression") declares what the labels of a user's file (`custom`) are, when
     inferring it is not safe: labels mixing integers and fractions are refused without it.
     `n_choices`, `pretrain_val_fraction` and `pretrain_seed` shape `shakespeare_next_line` only (`read_next_line`).
     """
     if name != "custom" and name not in SOURCES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(SOURCES) + ['custom']}")
-    if kind is not None and (name != "custom" or kind not in KINDS):
-        raise ValueError(f"kind={kind!r} does not fit dataset {name!r}: only a user's file (custom) takes a kind, "
-                         f"one of {KINDS}")
+    if label_type is not None and (name != "custom" or label_type not in LABEL_TYPES):
+        raise ValueError(f"label_type={label_type!r} does not fit dataset {name!r}: only a user's file (custom) "
+                         f"takes a label type, one of {LABEL_TYPES}")
     options = ({"n_choices": n_choices, "pretrain_val_fraction": pretrain_val_fraction, "pretrain_seed": pretrain_seed}
-               if name == "shakespeare_next_line" else {"kind": kind} if kind else {})
+               if name == "shakespeare_next_line" else {"label_type": label_type} if label_type else {})
     key = _cache_key(name, seed, val_fraction, test_fraction, path, options)
     out = entry_dir(data_dir, FINETUNE, name, key)
     meta = read_meta(out, key)
@@ -419,10 +420,10 @@ def describe(data: LabelledData, path: str) -> str:
     """One line: the task and labels read from a user's file, and the split sizes."""
     labels = data.splits["train"] + data.splits["validation"] + data.splits["test"]
     values = [r["label"] for r in labels]
-    label_set = (f"{data.num_labels} classes {data.label_names}" if data.kind == "classification"
+    label_set = (f"{data.num_labels} classes {data.label_names}" if data.label_type == "classification"
                  else f"labels from {min(values):g} to {max(values):g}")
     sizes = " / ".join(f"{len(data.splits[s])} {s}" for s in SPLITS)
-    return f"data {path}: task {data.task}, {data.kind} on {label_set}; {sizes}"
+    return f"data {path}: task {data.task}, {data.label_type} on {label_set}; {sizes}"
 
 
 # The text classification datasets whose training text pretraining may read without labels.
@@ -471,16 +472,16 @@ def prepare(name: str, out: Path, key: str, cache_dir: str, seed: int, val_fract
     if name == "custom":
         splits = _custom_splits(path, seed, val_fraction, test_fraction)
         records = [r for split in SPLITS for r in splits[split]]
-        kind, label_names = label_scheme(records, path, options.get("kind"))
-        splits = {split: encode_labels(rows, kind, label_names) for split, rows in splits.items()}
-        task = _user_task(records, kind, path)
+        label_type, label_names = label_scheme(records, path, options.get("label_type"))
+        splits = {split: encode_labels(rows, label_type, label_names) for split, rows in splits.items()}
+        task = _user_task(records, label_type, path)
         pins = [os.fspath(f) for f in _user_files(path)]
     else:
         source = SOURCES[name]
         records = deduplicate(source.read(cache_dir, seed=seed, **options))
         splits = source.split(records, seed, {"validation": val_fraction, "test": test_fraction})
-        task, kind, label_names, pins = source.task, source.kind, source.label_names, [pin(source.package)]
-    num_labels = len(label_names) if kind == "classification" else 1 if kind == "regression" else \
+        task, label_type, label_names, pins = source.task, source.label_type, source.label_names, [pin(source.package)]
+    num_labels = len(label_names) if label_type == "classification" else 1 if label_type == "regression" else \
         len(splits["train"][0]["choices"])
     begin_entry(out)
     for split, rows in splits.items():
@@ -489,12 +490,12 @@ def prepare(name: str, out: Path, key: str, cache_dir: str, seed: int, val_fract
             raise RuntimeError(f"{out / split}.jsonl does not read back the {len(rows)} records written to it; "
                                "no meta.json was written, so the next load prepares the cache again")
     return finish_entry(out, key, {
-        "format": FORMAT_VERSION, "name": name, "sources": pins, "task": task, "kind": kind, "num_labels": num_labels,
+        "format": FORMAT_VERSION, "name": name, "sources": pins, "task": task, "label_type": label_type, "num_labels": num_labels,
         "label_names": label_names, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
         "options": options, "sizes": {s: len(splits[s]) for s in SPLITS}})
 
 
-def _user_task(records: list[Record], kind: str, source: str) -> str:
+def _user_task(records: list[Record], label_type: str, source: str) -> str:
     """Pairs are similarity (regression) or entailment (classes), single texts classification; not a mix."""
     unpaired = [r for r in records if "text_pair" not in r]
     if 0 < len(unpaired) < len(records):
@@ -502,7 +503,7 @@ def _user_task(records: list[Record], kind: str, source: str) -> str:
                          "have one; give every row a text_pair, or none")
     if unpaired:
         return "classification"
-    return "similarity" if kind == "regression" else "entailment"
+    return "similarity" if label_type == "regression" else "entailment"
 
 
 def _custom_splits(path: str | None, seed: int, val_fraction: float, test_fraction: float
@@ -533,5 +534,5 @@ def read_split(path: Path) -> list[Record]:
 def read_prepared(out: Path, meta: dict[str, Any]) -> LabelledData:
     """The dataset cached in `out`, whose meta (`cache.read_meta`) is `meta`."""
     splits = {split: read_split(out / f"{split}.jsonl") for split in SPLITS}
-    return LabelledData(meta["name"], meta["task"], meta["kind"], meta["num_labels"], meta["label_names"],
+    return LabelledData(meta["name"], meta["task"], meta["label_type"], meta["num_labels"], meta["label_names"],
                         splits, {**meta, "dir": str(out)})

@@ -42,7 +42,7 @@ def load_dataset(
     val_fraction: float = FINETUNE_HELD_OUT["validation"],
     test_fraction: float = FINETUNE_HELD_OUT["test"],
     n_choices: int = 2,
-    kind: str | None = None,
+    label_type: str | None = None,
 ) -> ds.GeneratorDataset | dict[str, ds.GeneratorDataset]:
     """The splits of a labelled dataset as `mindspore.dataset`s, for code written against mindnlp's `load_dataset`.
 
@@ -61,7 +61,7 @@ def load_dataset(
     if unknown or not names:
         raise ValueError(f"split={split!r}: choose from {list(SPLITS)}, a list of them, or None for all")
     dataset, path = _dataset_and_path(name)
-    data = load_labelled(dataset, data_dir, seed, val_fraction, test_fraction, path, n_choices, kind)
+    data = load_labelled(dataset, data_dir, seed, val_fraction, test_fraction, path, n_choices, label_type)
     datasets = {s: _split_dataset(data.splits[s]) for s in names}
     return datasets[split] if isinstance(split, str) else datasets
 

@@ -39,7 +39,7 @@ from .trainer import LAYOUT, EvalPrediction, Trainer, TrainingArguments
 
 logger = logging.getLogger("mindgpt")
 
-# What picks the best epoch when `metric` is not set: the paper's headline number per kind of task.
+# What picks the best epoch when `metric` is not set: the paper's headline number per label type.
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "pearson", "multiple_choice": "accuracy"}
 BEST_DIR = "best"
 
@@ -143,7 +143,7 @@ def name_labels(config: GPTConfig, data: LabelledData) -> None:
 def metrics_for(data: LabelledData) -> Callable[[EvalPrediction], dict[str, float]]:
     """The task's metrics (accuracy, F1, Pearson, ...) from the Trainer's predictions."""
     def compute(prediction: EvalPrediction) -> dict[str, float]:
-        return task_metrics(data.kind, prediction.label_ids, predict(data.kind, prediction.predictions))
+        return task_metrics(data.label_type, prediction.label_ids, predict(data.label_type, prediction.predictions))
 
     return compute
 
@@ -152,22 +152,22 @@ def metrics_and_predictions(trainer: Trainer, records: list[dict], data: Labelle
                             ) -> tuple[dict[str, float], np.ndarray]:
     """(metrics, predictions) of a split."""
     output = trainer.predict(records)
-    predictions = predict(data.kind, output.predictions)
-    return task_metrics(data.kind, np.array([r["label"] for r in records]), predictions), predictions
+    predictions = predict(data.label_type, output.predictions)
+    return task_metrics(data.label_type, np.array([r["label"] for r in records]), predictions), predictions
 
 
 def selection_metric(settings: FinetuneSettings, data: LabelledData) -> str:
-    metric = settings.metric or DEFAULT_METRIC[data.kind]
-    allowed = [m for m in task_metrics(data.kind, np.array([0, 1]), np.array([0, 1])) if m != "mse"]
+    metric = settings.metric or DEFAULT_METRIC[data.label_type]
+    allowed = [m for m in task_metrics(data.label_type, np.array([0, 1]), np.array([0, 1])) if m != "mse"]
     if metric not in allowed:
-        raise ValueError(f"metric={metric!r} cannot pick the best epoch of a {data.kind} task; use one of {allowed}")
+        raise ValueError(f"metric={metric!r} cannot pick the best epoch of a {data.label_type} task; use one of {allowed}")
     return metric
 
 
 def write_predictions(path: Path, records: list[dict], predictions: np.ndarray, data: LabelledData) -> None:
     """One JSON line per record: id, label and prediction (class names for classification)."""
     def shown(value):
-        if data.kind == "regression":
+        if data.label_type == "regression":
             return float(value)
         return data.label_names[int(value)] if data.label_names else int(value)
 
@@ -185,7 +185,7 @@ def report(trainer: Trainer, tokenizer: GPTTokenizer, data: LabelledData, settin
     test_metrics, predictions = metrics_and_predictions(trainer, test, data)
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(out / "test_predictions.jsonl", test, predictions, data)
-    summary = {"dataset": data.name, "task": data.task, "kind": data.kind, "data": data.meta["dir"],
+    summary = {"dataset": data.name, "task": data.task, "label_type": data.label_type, "data": data.meta["dir"],
                "sizes": {"validation": len(validation), "test": len(test)}, **extra,
                "validation": val_metrics, "test": test_metrics,
                "predictions": str(out / "test_predictions.jsonl")}
@@ -274,7 +274,7 @@ def evaluate_finetuned(directory: str, settings: FinetuneSettings) -> dict[str, 
     data = load_data(settings, model_config.problem_type)
     tokenizer = GPTTokenizer.from_pretrained(model_dir)
     model = head_class(data.task).from_pretrained(model_dir)
-    if model.config.num_labels != data.num_labels and data.kind != "multiple_choice":
+    if model.config.num_labels != data.num_labels and data.label_type != "multiple_choice":
         raise ValueError(f"{model_dir} predicts {model.config.num_labels} label(s) but dataset {data.name!r} has "
                          f"{data.num_labels}; evaluate it with the config it was fine-tuned with")
     trainer = Trainer(model, TrainingArguments(output_dir=str(root), per_device_eval_batch_size=settings.eval_batch_size,

@@ -168,7 +168,7 @@ def read_yaml(path: str) -> dict[str, Any]:
     return values or {}
 
 
-# Ranges beyond the type, by setting name: a name means the same in every kind of settings.
+# Ranges beyond the type, by setting name: a name means the same in every settings class.
 LIMITS = {">= 1": lambda v: v >= 1, ">= 0": lambda v: v >= 0, "> 0": lambda v: v > 0,
           "in (0, 1)": lambda v: 0 < v < 1, "in [0, 1]": lambda v: 0 <= v <= 1}
 RANGES = {

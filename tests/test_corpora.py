@@ -28,7 +28,7 @@ def corpus_dir(tmp_path):
 
 
 # --- the cache ------------------------------------------------------------------------------------------
-def test_cache_keys_cover_kind_version_params_and_inputs():
+def test_cache_keys_cover_artifact_version_params_and_inputs():
     key = cache.cache_key("shards", 1, {"seed": 1, "val_fraction": 0.1}, ["ab", "c"])
     assert key == cache.cache_key("shards", 1, {"val_fraction": 0.1, "seed": 1}, iter(["ab", b"c"]))
     others = [cache.cache_key("finetune", 1, {"seed": 1, "val_fraction": 0.1}, ["ab", "c"]),

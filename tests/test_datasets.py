@@ -158,17 +158,19 @@ def test_user_labels_become_classes_or_a_regression():
 
 @pytest.mark.parametrize("labels, error", [
     (["pos", "neg"] * 5 + ["postive"], r"class 'postive' has 1 \('postive' at f.csv:11\), fewer than the 3"),
-    ([0, 1] * 5 + ["1.5"], r"mix integers .*and fractions \('1.5' at f.csv:11\); .*label_type='regression'"),
+    ([0, 1] * 5 + ["1.5"], r"mix integers .*and fractions \('1.5' at f.csv:11\); for a regression target set "
+                           r"problem_type=regression \(load_labelled: label_type='regression'\)"),
     (["1"] * 10, r"every row has the label '1'; classification needs at least 2 classes"),
 ])
 def test_labels_inference_cannot_trust_are_refused(labels, error):
     with pytest.raises(ValueError, match=error):
         label_scheme(labelled(*labels), "f.csv")
-    with pytest.raises(ValueError, match=r"label_type='regression' needs numeric labels, not 'pos' at f.csv:1"):
+    with pytest.raises(ValueError, match=r"declared a regression \(problem_type=regression; load_labelled: "
+                                         r"label_type='regression'\) must be numbers, not 'pos' at f.csv:1"):
         label_scheme(labelled("pos", 0.5), "f.csv", label_type="regression")
 
 
-def test_custom_file_says_what_it_inferred_and_takes_a_declared_kind(tmp_path, capsys):
+def test_custom_file_says_what_it_inferred_and_takes_a_declared_label_type(tmp_path, capsys):
     rows = [{"text": f"pair {i}", "text_pair": f"other {i}", "label": [0, 1, 2.5][i % 3]} for i in range(30)]
     (tmp_path / "sts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(ValueError, match="mix integers"):

@@ -106,7 +106,7 @@ def test_classification_through_the_scripts(pretrained, tmp_path):
 
 def test_similarity_from_an_hf_directory(run, hf_dir):
     summary, out = run(pretrained=hf_dir, dataset="lee", model={"lm_coef": 0.0})
-    assert set(summary["test"]) == {"pearson", "spearman", "mse"}
+    assert set(summary["test"]) == {"pearson", "spearman", "mse"} and summary["label_type"] == "regression"
     assert summary["epochs"][0]["train_loss"] < 1.0, "λ = 0: the regression loss alone"
     config = json.loads((out / "best" / "config.json").read_text())
     tokenizer = GPTTokenizer.from_pretrained(out / "best")
@@ -117,7 +117,7 @@ def test_similarity_from_an_hf_directory(run, hf_dir):
 
 def test_multiple_choice(run, pretrained):
     summary, out = run(pretrained=pretrained, dataset="shakespeare_next_line", n_choices=3)
-    assert set(summary["test"]) == {"accuracy"} and summary["task"] == "multiple_choice"
+    assert set(summary["test"]) == {"accuracy"} and summary["task"] == summary["label_type"] == "multiple_choice"
     assert json.loads((out / "best" / "config.json").read_text())["architectures"] == ["OpenAIGPTDoubleHeadsModel"]
     assert {p["prediction"] for p in read_jsonl(out / "test_predictions.jsonl")} <= {0, 1, 2}
 
@@ -128,7 +128,8 @@ def test_entailment_on_a_users_csv(run, pretrained, tmp_path):
     (tmp_path / "pairs.csv").write_text("text,text_pair,label\n" + "\n".join(rows) + "\n")
     summary, out = run(pretrained=pretrained, dataset="custom", data_path=str(tmp_path / "pairs.csv"),
                        data_dir=str(tmp_path / "data"), batch_size=8, max_eval_examples=0)
-    assert summary["task"] == "entailment" and summary["sizes"] == {"validation": 3, "test": 3}
+    assert (summary["task"], summary["label_type"]) == ("entailment", "classification")
+    assert summary["sizes"] == {"validation": 3, "test": 3}
     assert json.loads((out / "best" / "config.json").read_text())["id2label"] == {"0": "different", "1": "same"}
 
 

@@ -43,7 +43,7 @@ def test_correlations_against_scipy():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 1000]) == pytest.approx(1.0)
 
 
-def test_task_metrics_per_kind():
+def test_task_metrics_per_label_type():
     assert set(task_metrics("classification", LABELS, PREDICTIONS)) == {"accuracy", "f1", "mcc"}
     regression = task_metrics("regression", [0.1, 0.5, 0.9], predict("regression", np.array([[0.2], [0.4], [1.0]])))
     assert regression["pearson"] > 0.9 and regression["spearman"] == pytest.approx(1.0)

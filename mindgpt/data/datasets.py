@@ -273,7 +273,8 @@ def label_scheme(records: list[Record], source: str, label_type: str | None = No
     if label_type == "regression":
         words = [r for r, n in zip(records, numbers) if n is None]
         if words:
-            raise ValueError(f"{source}: label_type='regression' needs numeric labels, not {_where(words)}")
+            raise ValueError(f"{source}: labels declared a regression (problem_type=regression; load_labelled: "
+                             f"label_type='regression') must be numbers, not {_where(words)}")
         return "regression", None
     return "classification", _class_names(records, source, numeric=all(n is not None for n in numbers))
 
@@ -490,9 +491,9 @@ def prepare(name: str, out: Path, key: str, cache_dir: str, seed: int, val_fract
             raise RuntimeError(f"{out / split}.jsonl does not read back the {len(rows)} records written to it; "
                                "no meta.json was written, so the next load prepares the cache again")
     return finish_entry(out, key, {
-        "format": FORMAT_VERSION, "name": name, "sources": pins, "task": task, "label_type": label_type, "num_labels": num_labels,
-        "label_names": label_names, "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
-        "options": options, "sizes": {s: len(splits[s]) for s in SPLITS}})
+        "format": FORMAT_VERSION, "name": name, "sources": pins, "task": task, "label_type": label_type,
+        "num_labels": num_labels, "label_names": label_names, "seed": seed, "val_fraction": val_fraction,
+        "test_fraction": test_fraction, "options": options, "sizes": {s: len(splits[s]) for s in SPLITS}})
 
 
 def _user_task(records: list[Record], label_type: str, source: str) -> str:

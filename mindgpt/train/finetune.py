@@ -160,7 +160,8 @@ def selection_metric(settings: FinetuneSettings, data: LabelledData) -> str:
     metric = settings.metric or DEFAULT_METRIC[data.label_type]
     allowed = [m for m in task_metrics(data.label_type, np.array([0, 1]), np.array([0, 1])) if m != "mse"]
     if metric not in allowed:
-        raise ValueError(f"metric={metric!r} cannot pick the best epoch of a {data.label_type} task; use one of {allowed}")
+        raise ValueError(f"metric={metric!r} cannot pick the best epoch of a {data.label_type} task; "
+                         f"use one of {allowed}")
     return metric
 
 

@@ -1,9 +1,12 @@
-"""Helpers the benchmarks share: timing, peak memory and a record of the machine they ran on."""
+"""Helpers the benchmarks share: timing, peak memory, a record of the machine they ran on, and the child-process
+protocol their measurements use."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,3 +75,24 @@ def machine(**versions: str) -> dict:
         load = None
     return {"cpu_count": os.cpu_count(), "usable_cores": usable, **_cpu_info(), "load_average": load,
             "platform": platform.platform(), "python": platform.python_version(), **versions}
+
+
+# A measurement runs in a child process of its own (its peak RSS and thread pools are its own) and hands its
+# result back as one JSON line on stdout.
+RESULT = "RESULT "
+
+
+def report(result: dict) -> None:
+    """In the child: `result`, with this process's peak RSS, as the line `run_measurement` reads."""
+    print(RESULT + json.dumps({**result, "peak_rss_mib": peak_rss_mib()}), flush=True)
+
+
+def run_measurement(command: list[str], what: str) -> dict:
+    """In the parent: run the child `command` and return what it `report`ed; a failed child ends the benchmark
+    with its output's tail."""
+    proc = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
+    if proc.returncode or not lines:
+        raise SystemExit(f"{what} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return json.loads(lines[-1][len(RESULT):])
+

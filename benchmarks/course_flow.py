@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +45,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import PRESETS, machine, peak_rss_mib, timed  # noqa: E402
+from common import PRESETS, machine, report, run_measurement, timed  # noqa: E402
 
 PRESET, BATCH, LEARNING_RATE, SEED = "6x384", 4, 2e-5, 42
 
@@ -216,18 +215,12 @@ def torch_side(data: dict) -> dict:
 
 def child(side: str, data_path: str, mode: str) -> None:
     data = json.loads(Path(data_path).read_text())
-    result = mindgpt_side(data, mode) if side == "mindgpt" else torch_side(data)
-    result["peak_rss_mib"] = peak_rss_mib()
-    print("RESULT " + json.dumps(result), flush=True)
+    report(mindgpt_side(data, mode) if side == "mindgpt" else torch_side(data))
 
 
 def run_child(side: str, data_path: str, mode: str) -> dict:
     command = [sys.executable, __file__, "--child", side, "--data", data_path, "--mode", mode]
-    proc = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        raise SystemExit(f"the {side} side failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return run_measurement(command, f"the {side} side")
 
 
 # --- the parent ----------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import PRESETS, machine, model_flops_per_token, peak_rss_mib, timed  # noqa: E402
+from common import PRESETS, machine, model_flops_per_token, report, run_measurement, timed  # noqa: E402
 
 SHAPES = {  # name -> (GPTConfig preset, batch, seq)
     "6x384": ("6x384", 8, 128),
@@ -251,8 +250,7 @@ def child(args) -> None:
     if "step_s" in result:
         _, b, t = SHAPES[args.shape]
         result["tokens_per_s"] = b * t / statistics.median(result["step_s"])
-    result["peak_rss_mib"] = peak_rss_mib()
-    print("RESULT " + json.dumps(result), flush=True)
+    report(result)
 
 
 # --- the parent ------------------------------------------------------------------------------------
@@ -260,12 +258,7 @@ def run_child(framework: str, work: str, shape: str, args) -> dict:
     command = [sys.executable, __file__, "--child", framework, work, "--shapes", shape, "--steps", str(args.steps),
                "--gen-new", str(args.gen_new), "--gen-prompt", str(args.gen_prompt)]
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        raise SystemExit(f"{framework} {work} {shape} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-                         f"{proc.stderr[-5000:]}")
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = run_measurement(command, f"{framework} {work} {shape}")
     print(f"  {shape:5s} {work:8s} {framework:7s} {time.perf_counter() - start:6.1f}s  "
           + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, (int, float))
                       and not isinstance(v, bool)), flush=True)

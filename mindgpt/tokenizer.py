@@ -227,9 +227,12 @@ class GPTTokenizer:
 
         `tokens` is HF's dict `{"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>"}` with keys
         from `ROLES`, a list of names whose role is read off the name (`["<bos>", "<eos>", "<pad>"]`), or None
-        for the paper's four (`DEFAULT_SPECIAL_TOKENS`). A role given again takes the new token, as in HF.
+        for the paper's four (`DEFAULT_SPECIAL_TOKENS`) where a role has none yet. A role given again takes the
+        new token, as in HF.
         """
         roles = _special_roles(tokens)
+        if tokens is None:  # fill the gaps only: a tokenizer's own special tokens stay its own
+            roles = {role: name for role, name in roles.items() if role not in self.special_tokens}
         added = self.backend.add_special_tokens([_special(name) for name in roles.values()])
         self.special_tokens.update(roles)
         return added
@@ -684,3 +687,11 @@ def document_start(tokenizer, ids: Sequence[int] = ()) -> list[int]:
     """`ids` as the start of a document: after the separator, as every pretraining document begins."""
     separator = document_separator(tokenizer)
     return ([] if separator is None else [separator]) + [int(i) for i in ids]
+
+
+def pretrained_tokenizer(directory: str | os.PathLike) -> GPTTokenizer:
+    """A saved tokenizer with the paper's four special tokens added where it lacks them: pretraining writes
+    [BOS], fine-tuning frames with [SEP] and reads [EOS], batches pad with [PAD]."""
+    tokenizer = GPTTokenizer.from_pretrained(directory)
+    tokenizer.add_special_tokens()
+    return tokenizer

@@ -4,11 +4,10 @@ import json
 import pytest
 
 from mindgpt.data import cache, corpora
-from mindgpt.data.corpora import (NAMED_CORPORA, corpus_tokenizer, prepare_pretraining_data, pretrained_tokenizer,
-                                  read_corpus)
+from mindgpt.data.corpora import NAMED_CORPORA, corpus_tokenizer, prepare_pretraining_data, read_corpus
 from mindgpt.data.datasets import SOURCES, UNLABELLED_DATASETS
 from mindgpt.data.sources import ENGLISH_PACKAGES, pin
-from mindgpt.tokenizer import GPTTokenizer
+from mindgpt.tokenizer import GPTTokenizer, pretrained_tokenizer
 
 WORDS = "the king and queen walk to the castle while a fool sings of love war bread and the sea".split()
 

@@ -14,7 +14,7 @@ from mindgpt import GPTForSequenceClassification
 from mindgpt.config import GPTConfig
 from mindgpt.data.datasets import load_labelled
 from mindgpt.model import GPTLMHeadModel
-from mindgpt.tokenizer import GPTTokenizer
+from mindgpt.tokenizer import GPTTokenizer, pretrained_tokenizer
 from mindgpt.train import finetune as ft
 from mindgpt.train import trainer as trainer_module
 from mindgpt.train.settings import FinetuneSettings, load_settings
@@ -155,7 +155,7 @@ def test_from_scratch_keeps_shapes_not_weights(pretrained):
 def test_batches_pad_to_the_bucket_lengths(pretrained):
     settings = mr_settings(buckets=[16, 32], batch_size=4)
     data = ft.load_data(settings)
-    collate = ft.collator(ft.tokenizer_for_finetuning(pretrained), data, settings)
+    collate = ft.collator(pretrained_tokenizer(pretrained), data, settings)
     records = data.splits["train"][:10]
     widths = {collate(records[i:i + 4])["input_ids"].shape[1] for i in range(0, 10, 4)}
     assert widths <= {16, 32}

@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple
 
 import tokenizers
 
-from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
+from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer, pretrained_tokenizer
 from .cache import begin_entry, cache_key, entry_dir, finish_entry, read_meta
 from .corpus import Document, TokenShards, prepare_shards
 from .datasets import SOURCES, UNLABELLED_DATASETS, unlabelled_training_texts
@@ -85,14 +85,6 @@ def corpus_tokenizer(docs: list[Document], bpe_vocab_size: int, data_dir: str | 
     tokenizer.save_pretrained(begin_entry(folder))
     finish_entry(folder, key, {"format": TOKENIZER_VERSION, **params, "vocab_size": len(tokenizer),
                                "documents": len(docs)})
-    return tokenizer
-
-
-def pretrained_tokenizer(directory: str | os.PathLike) -> GPTTokenizer:
-    """An existing tokenizer directory (`GPTTokenizer.from_pretrained`) with the paper's four special tokens
-    (`GPTTokenizer.add_special_tokens()`): pretraining writes [BOS] and fine-tuning reads [EOS]."""
-    tokenizer = GPTTokenizer.from_pretrained(directory)
-    tokenizer.add_special_tokens()
     return tokenizer
 
 

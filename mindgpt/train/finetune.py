@@ -31,7 +31,7 @@ from ..io import atomic_write_text
 from ..metrics import predict, task_metrics
 from ..model import GPTDoubleHeadsModel, GPTForSequenceClassification
 from ..tasks import TASKS
-from ..tokenizer import DEFAULT_SPECIAL_TOKENS, GPTTokenizer
+from ..tokenizer import GPTTokenizer, pretrained_tokenizer
 from .distributed import init_data_parallel
 from .run import disk_full_reported, precision_for
 from .settings import FinetuneSettings
@@ -96,15 +96,6 @@ def head_class(task: str) -> type:
     return GPTDoubleHeadsModel if task == "multiple_choice" else GPTForSequenceClassification
 
 
-def tokenizer_for_finetuning(directory: str) -> GPTTokenizer:
-    """The directory's tokenizer with any missing fine-tuning token added ([BOS] [SEP] [EOS] [PAD])."""
-    tokenizer = GPTTokenizer.from_pretrained(directory)
-    missing = {role: name for role, name in DEFAULT_SPECIAL_TOKENS.items() if role not in tokenizer.special_tokens}
-    if missing:
-        tokenizer.add_special_tokens(missing)
-    return tokenizer
-
-
 def build_task_model(settings: FinetuneSettings, data: LabelledData, model_overrides: dict[str, Any]
                      ) -> tuple[GPTForSequenceClassification | GPTDoubleHeadsModel, GPTTokenizer]:
     """The task model on the pretrained backbone (or its random twin), vocabulary grown to the tokenizer."""
@@ -113,7 +104,7 @@ def build_task_model(settings: FinetuneSettings, data: LabelledData, model_overr
                          "or an HF openai-gpt directory; with from_scratch=true only its shapes are used")
     ms.set_seed(settings.seed)
     np.random.seed(settings.seed)  # resize_token_embeddings draws the new rows with numpy
-    tokenizer = tokenizer_for_finetuning(settings.pretrained)
+    tokenizer = pretrained_tokenizer(settings.pretrained)
     cls = head_class(data.task)
     overrides = {"num_labels": data.num_labels, **model_overrides}
     if settings.from_scratch:

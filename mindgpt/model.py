@@ -126,8 +126,18 @@ class Attention(nn.Cell):
         self.mix = ops.BatchMatMul()
 
     def split_heads(self, x):
+        """[B, t, C] -> [B, n_head, t, head_dim]; for one position (decoding) a reshape, no Transpose kernel."""
         b, t, _ = x.shape
+        if t == 1:
+            return x.reshape(b, self.n_head, 1, self.head_dim)
         return x.reshape(b, t, self.n_head, self.head_dim).transpose(0, 2, 1, 3)
+
+    def merge_heads(self, a):
+        """[B, n_head, t, head_dim] -> [B, t, C], the inverse of `split_heads`."""
+        b, _, t, _ = a.shape
+        if t == 1:
+            return a.reshape(b, 1, self.n_head * self.head_dim)
+        return a.transpose(0, 2, 1, 3).reshape(b, t, self.n_head * self.head_dim)
 
     def heads(self, x):
         """Queries, keys and values of x [B, t, C], each [B, n_head, t, head_dim]."""
@@ -136,18 +146,18 @@ class Attention(nn.Cell):
 
     def attend(self, q, k, v, future, mask_bias):
         """Mix the values v by the queries' softmax scores over the keys k; `future` [t, keys] marks the
-        keys each query must not see. The one attention computation of the full pass and of decoding.
-        Returns (output, attention weights after dropout, as HF's output_attentions gives them)."""
-        b, _, t, _ = q.shape
+        keys each query must not see (None: `mask_bias` already hides them). The one attention computation of
+        the full pass and of decoding. Returns (output, attention weights after dropout, as HF's
+        output_attentions gives them)."""
         # scale q [.., t, head_dim] rather than the scores [.., t, keys]: less work whenever head_dim < keys, and
         # bit-identical for a power-of-two head_dim (GPT-1's 64)
         w = self.scores(q * (1.0 / math.sqrt(self.head_dim)), k)
-        w = ops.masked_fill(w, future, CAUSAL_FILL)
+        if future is not None:
+            w = ops.masked_fill(w, future, CAUSAL_FILL)
         if mask_bias is not None:
             w = w + mask_bias
         w = self.attn_dropout(ops.softmax(w, axis=-1))
-        a = self.mix(w, v).transpose(0, 2, 1, 3).reshape(b, t, self.n_head * self.head_dim)
-        return self.resid_dropout(self.c_proj(a)), w
+        return self.resid_dropout(self.c_proj(self.merge_heads(self.mix(w, v)))), w
 
     def construct(self, x, future=None, mask_bias=None):
         """`future` and `mask_bias` come from the model (`GPTModel.attention_masks`); alone, the layer is causal."""
@@ -156,13 +166,13 @@ class Attention(nn.Cell):
         q, k, v = self.heads(x)
         return self.attend(q, k, v, future, mask_bias)
 
-    def extend(self, x, cache, layer, index, future, mask_bias):
+    def extend(self, x, cache, layer, index, mask_bias):
         """Attention of t new positions x [B, t, C] over everything decoded so far: their keys and values are
         written into `cache` (a `KVCache`, this being its `layer`) at columns index..index+t-1, then the queries
-        attend over all n_positions columns, `future` hiding the unwritten ones."""
+        attend over all n_positions columns, `mask_bias` hiding the padding and the unwritten ones."""
         q, k, v = self.heads(x)
         keys, values = cache.write(layer, k, v, index)
-        return self.attend(q, keys, values, future, mask_bias)
+        return self.attend(q, keys, values, None, mask_bias)
 
 
 class MLP(nn.Cell):
@@ -192,9 +202,9 @@ class Block(nn.Cell):
         a, w = self.attn(x, future, mask_bias)
         return self.feed_forward(x, a), w
 
-    def extend(self, x, cache, layer, index, future, mask_bias):
+    def extend(self, x, cache, layer, index, mask_bias):
         """The block over new positions only, reading and updating `layer`'s keys and values in `cache`."""
-        return self.feed_forward(x, self.attn.extend(x, cache, layer, index, future, mask_bias)[0])
+        return self.feed_forward(x, self.attn.extend(x, cache, layer, index, mask_bias)[0])
 
     def feed_forward(self, x, a):
         """The rest of the block once the attention output `a` of `x` is known."""
@@ -502,9 +512,12 @@ class GPTModel(GPTPreTrainedModel):
         x = self.embed(input_ids, position_ids)
         query_columns = (index + ops.arange(t, dtype=ms.int32)).reshape(t, 1)
         future = ops.arange(n, dtype=ms.int32).reshape(1, n) > query_columns
-        mask_bias = padding_bias(key_mask)
+        # one bias for every layer: the padding's, and CAUSAL_FILL over the columns not yet written. Either way a
+        # hidden key's softmax weight is exactly 0, as with the full pass's masked_fill, and each layer saves a
+        # MaskedFill kernel
+        mask_bias = padding_bias(key_mask) + ops.masked_fill(ops.zeros((t, n), ms.float32), future, CAUSAL_FILL)
         for layer, block in enumerate(self.h):
-            x = block.extend(x, cache, layer, index, future, mask_bias)
+            x = block.extend(x, cache, layer, index, mask_bias)
         return x
 
 

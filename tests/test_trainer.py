@@ -106,6 +106,25 @@ def test_records_of_many_lengths_compile_one_graph_per_bucket(tmp_path):
     assert result.global_step == 10 and 1 <= result.metrics["train_graphs"] <= 3, "10 lengths, 3 buckets"
 
 
+def test_evaluation_runs_a_compiled_step_that_agrees_with_the_model_and_follows_config_changes(
+        context_mode, tmp_path):  # noqa: F811 (pytest fixture)
+    """In PyNative too (where a model call runs op by op) evaluation goes through one compiled `PredictStep`:
+    its logits are the model's own on each record alone, and a config change reaches it."""
+    model = OpenAIGPTForSequenceClassification.from_pretrained(CHECKPOINT, num_labels=2)
+    rng = np.random.default_rng(2)
+    records = [{"input_ids": rng.integers(0, 500, n).tolist(), "attention_mask": [1] * n, "labels": n % 2}
+               for n in (5, 9, 12, 7)]
+    trainer = Trainer(model, TrainingArguments(str(tmp_path), per_device_eval_batch_size=2, disable_tqdm=True),
+                      eval_dataset=records)
+    predictions = trainer.predict(records).predictions
+    alone = [model(mindspore.Tensor([r["input_ids"]], mindspore.int32)).logits.asnumpy()[0] for r in records]
+    np.testing.assert_allclose(predictions, alone, rtol=1e-5, atol=1e-5)
+    first = trainer.predictor
+    task_only = trainer.evaluate()["eval_loss"]
+    model.config.lm_coef = 0.5
+    assert trainer.evaluate()["eval_loss"] > task_only and trainer.predictor is not first  # L3 = L2 + 0.5 L1
+
+
 def test_double_heads_train_on_choices_with_the_auxiliary_lm(tmp_path):
     model = OpenAIGPTDoubleHeadsModel.from_pretrained(CHECKPOINT, lm_coef=0.5)
     rng = np.random.default_rng(1)

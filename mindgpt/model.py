@@ -125,30 +125,33 @@ class Attention(nn.Cell):
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
-    def split_heads(self, x):
-        """[B, t, C] -> [B, n_head, t, head_dim]; for one position (decoding) a reshape, no Transpose kernel."""
+    def split_heads(self, x, one_position=False):
+        """[B, t, C] -> [B, n_head, t, head_dim]. `one_position`: t is 1 (a decoding step, whose shapes are
+        static), so a reshape does it without a Transpose kernel; a graph exported with a dynamic length must not
+        take that path, hence a flag rather than a test of t."""
         b, t, _ = x.shape
-        if t == 1:
+        if one_position:
             return x.reshape(b, self.n_head, 1, self.head_dim)
         return x.reshape(b, t, self.n_head, self.head_dim).transpose(0, 2, 1, 3)
 
-    def merge_heads(self, a):
+    def merge_heads(self, a, one_position=False):
         """[B, n_head, t, head_dim] -> [B, t, C], the inverse of `split_heads`."""
         b, _, t, _ = a.shape
-        if t == 1:
+        if one_position:
             return a.reshape(b, 1, self.n_head * self.head_dim)
         return a.transpose(0, 2, 1, 3).reshape(b, t, self.n_head * self.head_dim)
 
-    def heads(self, x):
+    def heads(self, x, one_position=False):
         """Queries, keys and values of x [B, t, C], each [B, n_head, t, head_dim]."""
         q, k, v = ops.split(self.c_attn(x), x.shape[-1], axis=2)
-        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        return (self.split_heads(q, one_position), self.split_heads(k, one_position),
+                self.split_heads(v, one_position))
 
-    def attend(self, q, k, v, future, mask_bias):
+    def attend(self, q, k, v, future, mask_bias, one_position=False):
         """Mix the values v by the queries' softmax scores over the keys k; `future` [t, keys] marks the
         keys each query must not see (None: `mask_bias` already hides them). The one attention computation of
-        the full pass and of decoding. Returns (output, attention weights after dropout, as HF's
-        output_attentions gives them)."""
+        the full pass and of decoding (`one_position`: see `split_heads`). Returns (output, attention weights
+        after dropout, as HF's output_attentions gives them)."""
         # scale q [.., t, head_dim] rather than the scores [.., t, keys]: less work whenever head_dim < keys, and
         # bit-identical for a power-of-two head_dim (GPT-1's 64)
         w = self.scores(q * (1.0 / math.sqrt(self.head_dim)), k)
@@ -157,7 +160,7 @@ class Attention(nn.Cell):
         if mask_bias is not None:
             w = w + mask_bias
         w = self.attn_dropout(ops.softmax(w, axis=-1))
-        return self.resid_dropout(self.c_proj(self.merge_heads(self.mix(w, v)))), w
+        return self.resid_dropout(self.c_proj(self.merge_heads(self.mix(w, v), one_position))), w
 
     def construct(self, x, future=None, mask_bias=None):
         """`future` and `mask_bias` come from the model (`GPTModel.attention_masks`); alone, the layer is causal."""
@@ -170,9 +173,10 @@ class Attention(nn.Cell):
         """Attention of t new positions x [B, t, C] over everything decoded so far: their keys and values are
         written into `cache` (a `KVCache`, this being its `layer`) at columns index..index+t-1, then the queries
         attend over all n_positions columns, `mask_bias` hiding the padding and the unwritten ones."""
-        q, k, v = self.heads(x)
+        one_position = x.shape[1] == 1  # a decoding step's shapes are static
+        q, k, v = self.heads(x, one_position)
         keys, values = cache.write(layer, k, v, index)
-        return self.attend(q, keys, values, None, mask_bias)
+        return self.attend(q, keys, values, None, mask_bias, one_position)
 
 
 class MLP(nn.Cell):

@@ -1,6 +1,6 @@
 """mindgpt against HF transformers + PyTorch on CPU: training, inference and generation speed, compile time, memory.
 
-    python benchmarks/run.py                 # both shapes, everything (about 15 minutes on 2 cores)
+    python benchmarks/run.py                 # both shapes and the course flow, everything (about 20 minutes on 2 cores)
     python benchmarks/run.py --quick         # smoke run: `6x384` only, fewer steps and new tokens
     python benchmarks/run.py --shapes 6x384 --repeats 3
     python benchmarks/run.py --plot-only benchmarks/results/bench.json   # redraw the chart of a results JSON
@@ -16,11 +16,15 @@ reference back to back, `--repeats` rounds of the training pair, and the table r
 - infer: tokens/s of the forward pass without labels (full logits), eval mode.
 - generate: greedy continuation of `--gen-new` tokens from a `--gen-prompt`-token prompt, batch 1: mindgpt
   with its key/value cache and without (recomputing the context), HF's `generate` (openai-gpt has no cache);
-  n_positions is raised to prompt + new where the preset's is shorter (`6x384`: 256 -> 288).
+  n_positions is raised to prompt + new where the preset's is shorter (`6x384`: 256 -> 288). Then batched:
+  `--gen-batch` prompts at once, `--gen-batch-new` tokens each (mindgpt cached, HF), where the one-row
+  matrix-vector products become matrix products; tokens/s counts the new tokens of all rows.
 - gemm (with train): the machine's GEMM limit as each framework reaches it, the best of a few float32
   2048 x 2048 @ 2048 x 2048 products (MindSpore's compiled MatMul, torch.mm), once per framework. The table's
   "fraction of the GEMM limit" is the training step's model FLOPs (`common.model_flops_per_token`) per
   second over that peak: how far a framework is from being bound by its matmuls alone.
+- course: the course's IMDB fine-tuning flow through both Trainers (`course_flow.py`, run as it runs alone; its
+  JSON lands beside this one), train and eval samples/s with compilation included.
 
 torch and transformers are needed here only (`pip install -e '.[bench]'`); mindgpt never imports them.
 Results: a JSON file under benchmarks/results/ (machine, versions, settings, every round), a Markdown table and a
@@ -32,6 +36,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -76,6 +81,13 @@ def best_gemm(product, n: int, repeats: int) -> dict:
     product()
     seconds = min(timed(product)[0] for _ in range(repeats))
     return {"gemm_n": n, "gemm_s": seconds, "gemm_flops": 2 * n ** 3 / seconds}
+
+
+def batch_prompts(model, prompt_len: int, rows: int) -> list[list[int]]:
+    """The generation prompts: `rows` random prompts of `prompt_len` ids, the same for both frameworks."""
+    import numpy as np
+
+    return np.random.default_rng(1).integers(0, model.config.vocab_size, (rows, prompt_len)).tolist()
 
 
 def batch(shape: str, seed: int = 0):
@@ -142,20 +154,21 @@ def mindgpt_gemm(n: int = GEMM_N, repeats: int = GEMM_REPEATS) -> dict:
     return best_gemm(lambda: matmul(a, b).asnumpy(), n, repeats)
 
 
-def mindgpt_generate(shape: str, prompt_len: int, new: int) -> dict:
-    import numpy as np
+def mindgpt_generate(shape: str, prompt_len: int, new: int, batch: int, batch_new: int) -> dict:
     from mindgpt.generate import Recompute, left_padded
     from bench_generate import bench_mindgpt
 
     model = mindgpt_model(shape, prompt_len + new)
-    prompts = np.random.default_rng(1).integers(0, model.config.vocab_size, (1, prompt_len)).tolist()
+    prompts = batch_prompts(model, prompt_len, 1)
     cached_s, cached = bench_mindgpt(model, prompts, new, use_cache=True, warmup_new=2)
     # warm up the uncached path on its one shape (prompt + new columns), then time it
     ids, mask, positions = left_padded(prompts, model.config.n_positions)
     Recompute(model, mask, positions, prompt_len + new).next_logits(ids, 0, prompt_len)
     full_s, full = bench_mindgpt(model, prompts, new, use_cache=False, warmup_new=0)
+    batched_s, _ = bench_mindgpt(model, batch_prompts(model, prompt_len, batch), batch_new, use_cache=True,
+                                 warmup_new=2)
     return {"cached_tokens_per_s": new / cached_s, "uncached_tokens_per_s": new / full_s,
-            "cached_equals_uncached": cached == full}
+            "cached_equals_uncached": cached == full, "batched_tokens_per_s": batch * batch_new / batched_s}
 
 
 # --- HF / PyTorch children -------------------------------------------------------------------------
@@ -223,14 +236,13 @@ def torch_gemm(n: int = GEMM_N, repeats: int = GEMM_REPEATS) -> dict:
     return best_gemm(lambda: torch.mm(a, b), n, repeats)
 
 
-def hf_generate(shape: str, prompt_len: int, new: int) -> dict:
-    import numpy as np
+def hf_generate(shape: str, prompt_len: int, new: int, batch: int, batch_new: int) -> dict:
     from bench_generate import bench_hf_model
 
     model = hf_model(shape, prompt_len + new).eval()
-    prompts = np.random.default_rng(1).integers(0, model.config.vocab_size, (1, prompt_len)).tolist()
-    seconds, _ = bench_hf_model(model, prompts, new, warmup_new=2)
-    return {"tokens_per_s": new / seconds}
+    seconds, _ = bench_hf_model(model, batch_prompts(model, prompt_len, 1), new, warmup_new=2)
+    batched_s, _ = bench_hf_model(model, batch_prompts(model, prompt_len, batch), batch_new, warmup_new=2)
+    return {"tokens_per_s": new / seconds, "batched_tokens_per_s": batch * batch_new / batched_s}
 
 
 CHILDREN = {("mindgpt", "train"): mindgpt_train, ("mindgpt", "infer"): mindgpt_infer,
@@ -242,7 +254,7 @@ CHILDREN = {("mindgpt", "train"): mindgpt_train, ("mindgpt", "infer"): mindgpt_i
 def child(args) -> None:
     work = CHILDREN[args.framework, args.work]
     if args.work == "generate":
-        result = work(args.shape, args.gen_prompt, args.gen_new)
+        result = work(args.shape, args.gen_prompt, args.gen_new, args.gen_batch, args.gen_batch_new)
     elif args.work == "gemm":
         result = work()
     else:
@@ -256,13 +268,37 @@ def child(args) -> None:
 # --- the parent ------------------------------------------------------------------------------------
 def run_child(framework: str, work: str, shape: str, args) -> dict:
     command = [sys.executable, __file__, "--child", framework, work, "--shapes", shape, "--steps", str(args.steps),
-               "--gen-new", str(args.gen_new), "--gen-prompt", str(args.gen_prompt)]
+               "--gen-new", str(args.gen_new), "--gen-prompt", str(args.gen_prompt), "--gen-batch",
+               str(args.gen_batch), "--gen-batch-new", str(args.gen_batch_new)]
     start = time.perf_counter()
     result = run_measurement(command, f"{framework} {work} {shape}")
     print(f"  {shape:5s} {work:8s} {framework:7s} {time.perf_counter() - start:6.1f}s  "
           + ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, (int, float))
                       and not isinstance(v, bool)), flush=True)
     return result
+
+
+def run_course(quick: bool) -> dict:
+    """The course flow as `course_flow.py` runs alone (its two Trainers in children of its own), its JSON beside
+    this benchmark's; a flow that recompiles per length (exit status 1) is recorded, not fatal here."""
+    out = HERE / "results" / ("course_flow_quick.json" if quick else "course_flow.json")
+    small = ["--train-examples", "16", "--eval-examples", "8", "--max-length", "64"] if quick else []
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(HERE / "course_flow.py"), "--out", str(out), *small],
+                          capture_output=True, text=True)
+    if proc.returncode not in (0, 1) or not out.exists():
+        raise SystemExit(f"the course flow failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    result = json.loads(out.read_text())
+    print(f"  course flow      {time.perf_counter() - start:6.1f}s  ratio {result['ratio_train_samples_per_s']:.3g}",
+          flush=True)
+    return {**result, "path": str(out.relative_to(HERE.parent))}
+
+
+def course_rows(course: dict) -> dict:
+    """The course flow's table rows, (mindgpt, torch) pairs as `summarize` gives a shape's."""
+    sides = course["summary"]
+    return {f"course_{key}": (sides["mindgpt"][key], sides["torch"][key])
+            for key in ("train_samples_per_s", "eval_samples_per_s", "compile_s")}
 
 
 def median_of(rounds: list[dict], key: str) -> float:
@@ -284,6 +320,7 @@ def summarize(shape: str, runs: dict, gemm: dict | None = None) -> dict:
         gen, hf = runs["mindgpt", "generate"][0], runs["torch", "generate"][0]
         row["generate_cached_tokens_per_s"] = (gen["cached_tokens_per_s"], hf["tokens_per_s"])
         row["generate_uncached_tokens_per_s"] = (gen["uncached_tokens_per_s"], hf["tokens_per_s"])
+        row["generate_batched_tokens_per_s"] = (gen["batched_tokens_per_s"], hf["batched_tokens_per_s"])
         row["cached_equals_uncached"] = gen["cached_equals_uncached"]
     if gemm:
         peaks = (gemm["mindgpt"]["gemm_flops"], gemm["torch"]["gemm_flops"])
@@ -298,24 +335,44 @@ LABELS = {"train_tokens_per_s": ("training tokens/s (fwd + bwd + AdamW)", "{:,.0
           "infer_tokens_per_s": ("inference tokens/s (forward)", "{:,.0f}", True),
           "generate_cached_tokens_per_s": ("generation tokens/s, mindgpt with cache (HF: no cache)", "{:,.1f}", True),
           "generate_uncached_tokens_per_s": ("generation tokens/s, without cache", "{:,.1f}", True),
+          "generate_batched_tokens_per_s": ("generation tokens/s, batched (mindgpt with cache)", "{:,.1f}", True),
           "train_compile_s": ("first training step, s (compile / warm-up)", "{:,.1f}", False),
           "train_peak_rss_mib": ("peak RSS of the training process, MiB", "{:,.0f}", False),
-          "train_gemm_fraction": ("training: fraction of the GEMM limit (model FLOP/s / single-GEMM peak)", "{:.1%}",
-                                  True),
-          "gemm_peak_gflops": (f"single-GEMM peak, GFLOP/s ({GEMM_N}² float32 matmul)", "{:,.0f}", True)}
-NOT_CHARTED = {"train_gemm_fraction", "gemm_peak_gflops"}  # the table's context; their ratios repeat tokens/s's
+          "gemm_peak_gflops": (f"single-GEMM peak, GFLOP/s ({GEMM_N}² float32 matmul)", "{:,.0f}", True),
+          "course_train_samples_per_s": ("train samples/s, Trainer, compile included", "{:,.2f}", True),
+          "course_eval_samples_per_s": ("eval samples/s, Trainer, compile included", "{:,.2f}", True),
+          "course_compile_s": ("first step of each new shape beyond a steady one, s", "{:,.1f}", False)}
+# The training row's extra column: model FLOP/s over the single-GEMM peak, per framework
+GEMM_COLUMN = "train_gemm_fraction"
+# the table's context: the GEMMs' ratio, not the model's; a compile estimate whose reference side may be 0
+NOT_CHARTED = {"gemm_peak_gflops", "course_compile_s"}
+COURSE = "course"  # the summary's key for the course flow's rows
+
+
+def shape_label(shape: str, settings: dict) -> str:
+    """A table row's first cell: the shape with its batch, or the course flow with its model and batches."""
+    if shape == COURSE:
+        course = settings.get("course", {})
+        return f"course flow ({course.get('preset', '6x384')}, {course.get('batch', 4)} × ≤{course.get('max_length', 512)})"
+    _, b, t = SHAPES[shape]
+    return f"{shape} ({b}×{t})"
 
 
 def table(summary: dict, settings: dict) -> str:
-    lines = ["| shape | measure | mindgpt | HF + torch | mindgpt / HF |", "|---|---|---:|---:|---:|"]
+    """The Markdown table: a row per measure, the ratio, and for training the share of the GEMM limit each
+    framework reaches (`gemm_fraction`)."""
+    lines = ["| shape | measure | mindgpt | HF + torch | mindgpt / HF | share of the GEMM limit, mindgpt · torch |",
+             "|---|---|---:|---:|---:|---:|"]
     for shape, row in summary.items():
-        _, b, t = SHAPES[shape]
         for key, (label, fmt, _) in LABELS.items():
             if key not in row:
                 continue
             ours, ref = row[key]
-            lines.append(f"| {shape} ({b}×{t}) | {label} | {fmt.format(ours)} | {fmt.format(ref)} | "
-                         f"{ours / ref:.2f}× |")
+            share = row.get(GEMM_COLUMN) if key == "train_tokens_per_s" else None
+            gemm = " · ".join(f"{x:.1%}" for x in share) if share else ""
+            ratio = f"{ours / ref:.2f}×" if ref else "–"
+            lines.append(f"| {shape_label(shape, settings)} | {label} | {fmt.format(ours)} | {fmt.format(ref)} | "
+                         f"{ratio} | {gemm} |")
     return "\n".join(lines)
 
 
@@ -329,9 +386,9 @@ def chart(results: dict) -> "Figure":
     from matplotlib.figure import Figure
     from matplotlib.ticker import LogLocator, NullFormatter
 
-    summary, shapes = results["summary"], results["settings"]["shapes"]
+    summary = results["summary"]
     measures = [key for key in LABELS if key not in NOT_CHARTED and any(key in row for row in summary.values())]
-    figure = Figure(figsize=(12, 5.5), layout="constrained")
+    figure = Figure(figsize=(max(12.0, 1.6 * len(measures)), 5.5), layout="constrained")  # room for each label
     ax = figure.subplots()
     width = 0.8 / len(summary)
     ratios = []
@@ -339,7 +396,7 @@ def chart(results: dict) -> "Figure":
         x = [j + (i - (len(summary) - 1) / 2) * width for j, key in enumerate(measures) if key in row]
         values = [row[key][0] / row[key][1] for key in measures if key in row]
         ratios += values
-        label = f"{shape} (batch {shapes[shape]['batch']} × {shapes[shape]['seq']} tokens)"
+        label = shape_label(shape, results["settings"])
         bars = ax.bar(x, [v - 1 for v in values], width * 0.9, bottom=1, label=label, color=f"C{i}")
         ax.bar_label(bars, labels=[f"{v:.2f}×" for v in values], fontsize="small", padding=2)
     ax.axhline(1.0, color="0.2", lw=1.2, ls="--", label="parity (1×)")
@@ -375,12 +432,14 @@ def plot_results(path: str | Path) -> Path | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=None)
-    parser.add_argument("--work", nargs="+", choices=["train", "infer", "generate"],
-                        default=["train", "infer", "generate"])
+    parser.add_argument("--work", nargs="+", choices=["train", "infer", "generate", "course"],
+                        default=["train", "infer", "generate", "course"])
     parser.add_argument("--repeats", type=int, default=None, help="rounds of the training pair (default 3, quick 1)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per child (default 10, quick 4)")
     parser.add_argument("--gen-new", type=int, default=None, help="new tokens (default 256, quick 64)")
     parser.add_argument("--gen-prompt", type=int, default=32)
+    parser.add_argument("--gen-batch", type=int, default=8, help="prompts of the batched generation")
+    parser.add_argument("--gen-batch-new", type=int, default=None, help="their new tokens (default 64, quick 16)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 6x384 only, fewer steps and tokens")
     parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/bench[_quick].json)")
     parser.add_argument("--plot-only", metavar="JSON", help="only redraw the chart of an existing results JSON")
@@ -396,11 +455,13 @@ def main() -> None:
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.steps = args.steps or (4 if args.quick else 10)
     args.gen_new = args.gen_new or (64 if args.quick else 256)
+    args.gen_batch_new = args.gen_batch_new or (16 if args.quick else 64)
     import mindspore
     import torch
     import transformers
 
     settings = {"repeats": args.repeats, "steps": args.steps, "gen_prompt": args.gen_prompt, "gen_new": args.gen_new,
+                "gen_batch": args.gen_batch, "gen_batch_new": args.gen_batch_new,
                 "shapes": {s: {"preset": SHAPES[s][0], "batch": SHAPES[s][1], "seq": SHAPES[s][2], **model_shape(s)}
                            for s in args.shapes},
                 "optimizer": {"lr": LR, "betas": BETAS, "eps": EPS, "weight_decay": WEIGHT_DECAY, "clip": CLIP},
@@ -412,12 +473,17 @@ def main() -> None:
             if "train" in args.work else None)
     for shape in args.shapes:
         runs[shape] = {}
-        for work in args.work:
+        for work in [w for w in args.work if w != COURSE]:
             for _ in range(args.repeats if work == "train" else 1):
                 for framework in ("mindgpt", "torch"):
                     runs[shape].setdefault((framework, work), []).append(run_child(framework, work, shape, args))
         if "train" in args.work:
             summary[shape] = summarize(shape, runs[shape], gemm)
+    course = run_course(args.quick) if "course" in args.work else None
+    if course:
+        settings["course"] = {"preset": course["settings"]["preset"], "batch": course["settings"]["batch"],
+                              "max_length": course["settings"]["max_length"], "results": course["path"]}
+        summary[COURSE] = course_rows(course)
     markdown = table(summary, settings)
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
     output = Path(args.output or HERE / "results" / ("bench_quick.json" if args.quick else "bench.json"))
@@ -427,6 +493,7 @@ def main() -> None:
         "summary": {s: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
                     for s, row in summary.items()},
         "runs": {s: {f"{fw}/{w}": r for (fw, w), r in rs.items()} for s, rs in runs.items()}, "gemm": gemm,
+        "course_flow": course,
         "table": markdown}, indent=2))
     print(f"\n{markdown}\n\n{info['cpu_model']}, {info['usable_cores']} cores, load {info['load_average']}; "
           f"mindspore {info['mindspore']}, torch {info['torch']}, transformers {info['transformers']}\n"

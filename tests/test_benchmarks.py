@@ -32,19 +32,42 @@ def fake_runs(ms_rate, pt_rate):
     return {("mindgpt", "train"): train(ms_rate), ("torch", "train"): train(pt_rate)}
 
 
-def test_summary_and_table_carry_the_gemm_limit_rows():
+def test_summary_and_table_carry_the_gemm_limit_column():
     per_token = run.flops_per_token("6x384")
-    gemm = {"mindgpt": {"gemm_flops": per_token * 1000.0}, "torch": {"gemm_flops": per_token * 2000.0}}
+    gemm = {"mindgpt": {"gemm_flops": per_token * 1000.0}, "torch": {"gemm_flops": per_token * 4000.0}}
     row = run.summarize("6x384", fake_runs(500.0, 1000.0), gemm)
-    assert row["train_gemm_fraction"] == pytest.approx((0.5, 0.5))
-    assert row["gemm_peak_gflops"] == pytest.approx((per_token * 1e-6, per_token * 2e-6))
+    assert row["train_gemm_fraction"] == pytest.approx((0.5, 0.25))
+    assert row["gemm_peak_gflops"] == pytest.approx((per_token * 1e-6, per_token * 4e-6))
     lines = run.table({"6x384": row}, {}).splitlines()
-    fraction = next(line for line in lines if "fraction of the GEMM limit" in line)
-    assert fraction.startswith("| 6x384 (8×128) | training: fraction of the GEMM limit")
-    assert fraction.endswith("| 50.0% | 50.0% | 1.00× |")
-    assert any(line.startswith("| 6x384 (8×128) | training tokens/s (fwd + bwd + AdamW) | 500 | 1,000 | 0.50× |")
-               for line in lines)
+    assert lines[0].endswith("| mindgpt / HF | share of the GEMM limit, mindgpt · torch |")
+    assert "| 6x384 (8×128) | training tokens/s (fwd + bwd + AdamW) | 500 | 1,000 | 0.50× | 50.0% · 25.0% |" in lines
+    peak = next(line for line in lines if "single-GEMM peak" in line)
+    assert peak.endswith("| 0.25× |  |")  # the GEMM share is the training row's alone
+    assert not any("fraction" in line for line in lines)  # a column, not a row
     assert "train_gemm_fraction" not in run.summarize("6x384", fake_runs(500.0, 1000.0))  # no GEMM children run
+
+
+def test_summary_carries_single_and_batched_generation():
+    runs = fake_runs(500.0, 1000.0)
+    runs["mindgpt", "generate"] = [{"cached_tokens_per_s": 50.0, "uncached_tokens_per_s": 5.0,
+                                    "cached_equals_uncached": True, "batched_tokens_per_s": 200.0}]
+    runs["torch", "generate"] = [{"tokens_per_s": 10.0, "batched_tokens_per_s": 40.0}]
+    row = run.summarize("6x384", runs)
+    assert row["generate_cached_tokens_per_s"] == (50.0, 10.0)
+    assert row["generate_batched_tokens_per_s"] == (200.0, 40.0)
+    assert "| generation tokens/s, batched (mindgpt with cache) | 200.0 | 40.0 | 5.00× |" in run.table({"6x384": row}, {})
+
+
+def test_course_flow_rows_join_the_table():
+    side = {"train_samples_per_s": 2.0, "eval_samples_per_s": 8.0, "compile_s": 0.0}
+    course = {"summary": {"mindgpt": {**side, "train_samples_per_s": 1.5, "compile_s": 12.0}, "torch": side}}
+    rows = run.course_rows(course)
+    assert rows["course_train_samples_per_s"] == (1.5, 2.0)
+    settings = {"course": {"preset": "6x384", "batch": 4, "max_length": 512}}
+    lines = run.table({run.COURSE: rows}, settings).splitlines()
+    assert "| course flow (6x384, 4 × ≤512) | train samples/s, Trainer, compile included | 1.50 | 2.00 | 0.75× |  |" \
+        in lines
+    assert any(line.endswith("| 12.0 | 0.0 | – |  |") for line in lines)  # no division by a zero compile time
 
 
 ROWS = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": 1},

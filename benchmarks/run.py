@@ -284,14 +284,15 @@ def run_course(quick: bool) -> dict:
     out = HERE / "results" / ("course_flow_quick.json" if quick else "course_flow.json")
     small = ["--train-examples", "16", "--eval-examples", "8", "--max-length", "64"] if quick else []
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(HERE / "course_flow.py"), "--out", str(out), *small],
-                          capture_output=True, text=True)
+    root = HERE.parent  # paths relative to the checkout, as the results record the command
+    proc = subprocess.run([sys.executable, "benchmarks/course_flow.py", "--out", str(out.relative_to(root)), *small],
+                          capture_output=True, text=True, cwd=root)
     if proc.returncode not in (0, 1) or not out.exists():
         raise SystemExit(f"the course flow failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     result = json.loads(out.read_text())
     print(f"  course flow      {time.perf_counter() - start:6.1f}s  ratio {result['ratio_train_samples_per_s']:.3g}",
           flush=True)
-    return {**result, "path": str(out.relative_to(HERE.parent))}
+    return {**result, "path": str(out.relative_to(root))}
 
 
 def course_rows(course: dict) -> dict:

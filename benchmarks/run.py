@@ -20,8 +20,8 @@ reference back to back, `--repeats` rounds of the training pair, and the table r
   `--gen-batch` prompts at once, `--gen-batch-new` tokens each (mindgpt cached, HF), where the one-row
   matrix-vector products become matrix products; tokens/s counts the new tokens of all rows.
 - gemm (with train): the machine's GEMM limit as each framework reaches it, the best of a few float32
-  2048 x 2048 @ 2048 x 2048 products (MindSpore's compiled MatMul, torch.mm), once per framework. The table's
-  "fraction of the GEMM limit" is the training step's model FLOPs (`common.model_flops_per_token`) per
+  2048 x 2048 @ 2048 x 2048 products (MindSpore's compiled MatMul, torch.mm), once per framework. The training
+  row's column "share of the GEMM limit" is the step's model FLOPs (`common.model_flops_per_token`) per
   second over that peak: how far a framework is from being bound by its matmuls alone.
 - course: the course's IMDB fine-tuning flow through both Trainers (`course_flow.py`, run as it runs alone; its
   JSON lands beside this one), train and eval samples/s with compilation included.
@@ -353,8 +353,8 @@ COURSE = "course"  # the summary's key for the course flow's rows
 def shape_label(shape: str, settings: dict) -> str:
     """A table row's first cell: the shape with its batch, or the course flow with its model and batches."""
     if shape == COURSE:
-        course = settings.get("course", {})
-        return f"course flow ({course.get('preset', '6x384')}, {course.get('batch', 4)} × ≤{course.get('max_length', 512)})"
+        course = settings["course"]
+        return f"course flow ({course['preset']}, {course['batch']} × ≤{course['max_length']})"
     _, b, t = SHAPES[shape]
     return f"{shape} ({b}×{t})"
 
@@ -480,7 +480,7 @@ def main() -> None:
                     runs[shape].setdefault((framework, work), []).append(run_child(framework, work, shape, args))
         if "train" in args.work:
             summary[shape] = summarize(shape, runs[shape], gemm)
-    course = run_course(args.quick) if "course" in args.work else None
+    course = run_course(args.quick) if COURSE in args.work else None
     if course:
         settings["course"] = {"preset": course["settings"]["preset"], "batch": course["settings"]["batch"],
                               "max_length": course["settings"]["max_length"], "results": course["path"]}

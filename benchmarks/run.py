@@ -494,7 +494,6 @@ def main() -> None:
         "summary": {s: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
                     for s, row in summary.items()},
         "runs": {s: {f"{fw}/{w}": r for (fw, w), r in rs.items()} for s, rs in runs.items()}, "gemm": gemm,
-        "course_flow": course,
         "table": markdown}, indent=2))
     print(f"\n{markdown}\n\n{info['cpu_model']}, {info['usable_cores']} cores, load {info['load_average']}; "
           f"mindspore {info['mindspore']}, torch {info['torch']}, transformers {info['transformers']}\n"

@@ -125,34 +125,33 @@ class Attention(nn.Cell):
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
-    def heads(self, x, one_position=False):
-        """Queries, keys and values of x [B, t, C], each [B, n_head, t, head_dim].
-
-        Cut into heads by one Split and a Stack per result, not a reshape and a Transpose: MindSpore's CPU
-        Transpose keeps an 8-byte index per element for the rest of the run (3 MB per kernel at 8 x 128 x 384,
-        eight kernels a layer with the backward), Split, Stack and Concat copy blocks with none. `one_position`:
-        t is 1 (a decoding step, whose shapes are static), and a reshape does it; a graph exported with a
-        dynamic length must not take that path, hence a flag rather than a test of t."""
-        qkv = self.c_attn(x)
-        b, t, _ = x.shape
+    def split_heads(self, x, one_position=False):
+        """[B, t, C] -> [B, n_head, t, head_dim], by a Split and a Stack rather than a reshape and a Transpose:
+        MindSpore's CPU Transpose keeps an 8-byte index per element for the rest of the run (3 MB per kernel at
+        8 x 128 x 384, eight kernels a layer with the backward); Split, Stack and Concat copy blocks with none.
+        `one_position`: t is 1 (a decoding step, whose shapes are static), so a reshape does it; a graph exported
+        with a dynamic length must not take that path, hence a flag rather than a test of t."""
         if one_position:
-            q, k, v = ops.split(qkv.reshape(b, 3 * self.n_head, 1, self.head_dim), self.n_head, axis=1)
-            return q, k, v
-        q, k, v = ops.split(qkv, x.shape[-1], axis=2)
-        return (ops.stack(ops.split(q, self.head_dim, axis=2), 1), ops.stack(ops.split(k, self.head_dim, axis=2), 1),
-                ops.stack(ops.split(v, self.head_dim, axis=2), 1))
+            return x.reshape(x.shape[0], self.n_head, 1, self.head_dim)
+        return ops.stack(ops.split(x, self.head_dim, axis=2), 1)
 
     def merge_heads(self, a, one_position=False):
-        """[B, n_head, t, head_dim] -> [B, t, C], the inverse of `heads` (by Unstack and Concat, for the same
-        reason)."""
+        """[B, n_head, t, head_dim] -> [B, t, C], the inverse of `split_heads` (by Unstack and Concat, for the
+        same reason)."""
         if one_position:
             return a.reshape(a.shape[0], 1, self.n_head * self.head_dim)
         return ops.concat(ops.unstack(a, 1), 2)
 
+    def heads(self, x, one_position=False):
+        """Queries, keys and values of x [B, t, C], each [B, n_head, t, head_dim]."""
+        q, k, v = ops.split(self.c_attn(x), x.shape[-1], axis=2)
+        return (self.split_heads(q, one_position), self.split_heads(k, one_position),
+                self.split_heads(v, one_position))
+
     def attend(self, q, k, v, future, mask_bias, one_position=False):
         """Mix the values v by the queries' softmax scores over the keys k; `future` [t, keys] marks the
         keys each query must not see (None: `mask_bias` already hides them). The one attention computation of
-        the full pass and of decoding (`one_position`: see `heads`). Returns (output, attention weights
+        the full pass and of decoding (`one_position`: see `split_heads`). Returns (output, attention weights
         after dropout, as HF's output_attentions gives them)."""
         # scale q [.., t, head_dim] rather than the scores [.., t, keys]: less work whenever head_dim < keys, and
         # bit-identical for a power-of-two head_dim (GPT-1's 64)

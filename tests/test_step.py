@@ -1,5 +1,5 @@
-"""The compiled train step: gradient clipping, accumulation is the same update, and the host-thread priority
-is restored."""
+"""The compiled train step: gradient clipping, accumulation is the same update, one compile per input signature
+in either mode, and the host-thread priority is restored."""
 import os
 
 import numpy as np
@@ -52,3 +52,21 @@ def test_host_thread_priority_is_restored():
     assert os.sched_getscheduler(0) == os.SCHED_IDLE
     restore_host_thread()
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_the_step_compiles_once_per_input_signature_in_either_mode():
+    config = GPTConfig.from_preset("2x64", vocab_size=60, n_positions=16)
+    start = state_dict(GPTLMHeadModel(config))
+    rng = np.random.default_rng(1)
+    short, long = tensor(rng.integers(0, 60, (2, 8))), tensor(rng.integers(0, 60, (2, 16)))
+    runs = []
+    for mode in (ms.GRAPH_MODE, ms.PYNATIVE_MODE):
+        ms.set_context(mode=mode)
+        model = GPTLMHeadModel(config)
+        load_state(model, start)
+        model.set_train(True)
+        step = make_train_step(model, build_optimizer(model, 1e-3))
+        runs.append([float(step(ids, None, None, ids).asnumpy()) for ids in (short, long, short, long)])
+        assert len(step.signatures) == 2
+    ms.set_context(mode=ms.GRAPH_MODE)
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)

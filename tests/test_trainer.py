@@ -108,7 +108,7 @@ def test_records_of_many_lengths_compile_one_graph_per_bucket(tmp_path):
 
 def test_evaluation_runs_a_compiled_step_that_agrees_with_the_model_and_follows_config_changes(
         context_mode, tmp_path):  # noqa: F811 (pytest fixture)
-    """In PyNative too (where a model call runs op by op) evaluation goes through one compiled `PredictStep`:
+    """In PyNative too (where a model call runs op by op) evaluation goes through one compiled step (`make_predict_step`):
     its logits are the model's own on each record alone, and a config change reaches it."""
     model = OpenAIGPTForSequenceClassification.from_pretrained(CHECKPOINT, num_labels=2)
     rng = np.random.default_rng(2)

@@ -1,6 +1,6 @@
 """One compiled training step: loss and gradients, data-parallel all-reduce, loss-scale check,
 global-norm clipping and the optimizer update — with gradient accumulation over micro-batches. And its
-evaluation twin, `PredictStep`."""
+evaluation twin, `make_predict_step`: both compile through `CompiledStep`."""
 from __future__ import annotations
 
 import ctypes
@@ -153,22 +153,17 @@ def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: floa
     return step
 
 
-class PredictStep(nn.Cell):
-    """(loss, scores) of a batch, compiled whatever the context's mode: a model called in PyNative (the course's
-    context) runs op by op, and the course flow's evaluation ran 2.3x slower that way on CPU. Scores are the
-    logits, or the choices' scores (mc_logits) of a multiple-choice model, whose loss is then its mc_loss. The
-    graph is cached per input shape.
-    """
+def make_predict_step(model: nn.Cell, multiple_choice: bool) -> CompiledStep:
+    """Return `predict(input_ids, attention_mask, token_type_ids, labels) -> (loss, scores)`, a `CompiledStep`:
+    evaluation is compiled whatever the context's mode, because a model called in PyNative (the course's context)
+    runs op by op, and the course flow's evaluation ran 2.3x slower that way on CPU. Scores are the logits, or the
+    choices' scores (mc_logits) of a multiple-choice model, whose loss is then its mc_loss."""
 
-    def __init__(self, model: nn.Cell, multiple_choice: bool):
-        super().__init__(auto_prefix=False)  # the model's parameters keep their names
-        self.model = model
-        self.multiple_choice = multiple_choice
-
-    @ms.jit
-    def construct(self, input_ids, attention_mask, token_type_ids, labels):
-        if self.multiple_choice:
-            out = self.model(input_ids, attention_mask, token_type_ids, mc_labels=labels)
+    def predict(input_ids, attention_mask, token_type_ids, labels):
+        if multiple_choice:
+            out = model(input_ids, attention_mask, token_type_ids, mc_labels=labels)
             return out[1], out[3]
-        out = self.model(input_ids, attention_mask, token_type_ids, labels=labels)
+        out = model(input_ids, attention_mask, token_type_ids, labels=labels)
         return out[0], out[1]
+
+    return CompiledStep(predict)

@@ -7,8 +7,8 @@ same arguments, `train()` returning `TrainOutput`, `evaluate()` returning `eval_
   Trainer batches with `data_collator`) or lists of records. Columns: `input_ids`, optional `attention_mask`,
   `token_type_ids`, and `labels` (a double-heads model's labels are its choice labels).
 - Every step runs `make_train_step`'s graph, compiled whatever the context's mode, and `evaluate`/`predict` run
-  `PredictStep`'s. Each batch is padded up to the next of a few lengths (`length_buckets`), so a run compiles one
-  graph per length and batch size, not one per batch; `train()` reports how many (`train_graphs`).
+  `make_predict_step`'s. Each batch is padded up to the next of a few lengths (`length_buckets`), so a run
+  compiles one graph per length and batch size, not one per batch; `train()` reports how many (`train_graphs`).
 - Checkpoints are HF's folders (model, tokenizer) plus `train_state.ckpt` (Adam moments, step, dropout counters)
   and `state.json` (the loop's position, log history, best metric), written atomically. Each epoch's batch order is
   a function of (seed, epoch), so a run killed at any point and resumed ends on the unbroken run's weights.
@@ -38,7 +38,7 @@ from .optim import build_optimizer, lr_schedule
 from .plot import plot_losses
 from .run import (METRICS_FILE, MetricsLog, RunLayout, cast_for_training, claim_output_dir, disk_full_reported,
                   precision_for, restores_host_thread, resume_train_state, save_train_state, yield_host_thread)
-from .step import PredictStep, make_train_step, model_loss
+from .step import CompiledStep, make_predict_step, make_train_step, model_loss
 
 STRATEGIES = ("no", "steps", "epoch")
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant", "constant_with_warmup": "constant"}
@@ -298,7 +298,7 @@ class Trainer:
         self.output_dir = Path(self.args.output_dir)
         self.step_shapes: set[tuple] = set()
         self.eval_shapes: set[tuple] = set()
-        self.predictor: PredictStep | None = None  # evaluation's compiled forward, for the model's config then
+        self.predictor: CompiledStep | None = None  # evaluation's compiled forward, for the model's config then
         self.predictor_config: tuple | None = None
 
     @property
@@ -444,17 +444,17 @@ class Trainer:
         return self.prediction_loop(test_dataset, metric_key_prefix)
 
     def predict_step(self, inputs: dict[str, ms.Tensor | None]) -> tuple:
-        """(loss or None, scores) of one padded batch through the compiled `PredictStep`: the inputs checked on the
-        host first, as a model call checks them; a config change since the last call builds a new one."""
+        """(loss or None, scores) of one padded batch through the compiled step of `make_predict_step`: the inputs
+        checked on the host first, as a model call checks them; a config change since the last call builds a new
+        one."""
         multiple_choice = isinstance(self.model, GPTDoubleHeadsModel)
         given = {k: v for k, v in inputs.items() if k != "labels"}
         given["mc_labels" if multiple_choice else "labels"] = inputs["labels"]
         self.model.check_inputs(given)
         self.model.apply_config_changes()
         if self.predictor is None or self.predictor_config != self.model.config_seen:
-            self.predictor = PredictStep(self.model, multiple_choice)
+            self.predictor = make_predict_step(self.model, multiple_choice)
             self.predictor_config = self.model.config_seen
-        self.predictor.set_train(False)
         return self.predictor(*(inputs[k] for k in COLUMNS))
 
     def prediction_loop(self, dataset: Any, prefix: str) -> PredictionOutput:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 
 import numpy as np
@@ -29,17 +30,24 @@ except ImportError:  # run as a script: benchmarks/ is on sys.path
 SETTINGS = [(32, 256), (16, 64)]  # (prompt tokens, new tokens)
 
 
+def median_timed(run, repeats: int) -> tuple[float, object]:
+    """The median seconds of `repeats` calls of `run()`, and what the last returned: one call is a few seconds
+    of decoding, and on a shared host a few seconds can land in a slow spell."""
+    times = [timed(run) for _ in range(repeats)]
+    return statistics.median(seconds for seconds, _ in times), times[-1][1]
+
+
 def bench_mindgpt(model, prompts: list[list[int]], new: int, use_cache: bool,
-                  warmup_new: int | None = None) -> tuple[float, list]:
-    """mindgpt's greedy `generate`, timed after a compiling warm-up of `warmup_new` tokens (default: `new`;
-    0: none). With the cache 2 warm-up tokens compile both steps; without it the compiled width is
-    prompt + new, so a shorter warm-up does not cover it."""
+                  warmup_new: int | None = None, repeats: int = 1) -> tuple[float, list]:
+    """mindgpt's greedy `generate`, timed (the median of `repeats` runs) after a compiling warm-up of
+    `warmup_new` tokens (default: `new`; 0: none). With the cache 2 warm-up tokens compile both steps; without it
+    the compiled width is prompt + new, so a shorter warm-up does not cover it."""
     def run(n=new):
         return generate(model, prompts, max_new_tokens=n, use_cache=use_cache)
 
     if warmup_new != 0:
         run(new if warmup_new is None else warmup_new)
-    return timed(run)
+    return median_timed(run, repeats)
 
 
 def bench_hf(directory: str, prompts: list[list[int]], new: int) -> tuple[float, list] | str:
@@ -54,8 +62,10 @@ def bench_hf(directory: str, prompts: list[list[int]], new: int) -> tuple[float,
     return bench_hf_model(model, prompts, new)
 
 
-def bench_hf_model(model, prompts: list[list[int]], new: int, warmup_new: int | None = None) -> tuple[float, list]:
-    """HF greedy `generate` of `new` tokens per prompt, timed after one warm-up call of `warmup_new` tokens."""
+def bench_hf_model(model, prompts: list[list[int]], new: int, warmup_new: int | None = None,
+                   repeats: int = 1) -> tuple[float, list]:
+    """HF greedy `generate` of `new` tokens per prompt, timed (the median of `repeats` runs) after one warm-up
+    call of `warmup_new` tokens."""
     import torch
 
     ids = torch.tensor(prompts)
@@ -67,7 +77,7 @@ def bench_hf_model(model, prompts: list[list[int]], new: int, warmup_new: int | 
         return out.tolist()
 
     run(new if warmup_new is None else warmup_new)
-    return timed(run)
+    return median_timed(run, repeats)
 
 
 def main() -> None:

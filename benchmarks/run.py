@@ -16,6 +16,7 @@ reference back to back, `--repeats` rounds of the training pair, and the table r
 - infer: tokens/s of the forward pass without labels (full logits), eval mode.
 - generate: greedy continuation of `--gen-new` tokens from a `--gen-prompt`-token prompt, batch 1: mindgpt
   with its key/value cache and without (recomputing the context), HF's `generate` (openai-gpt has no cache);
+  the cached run and HF's are the median of `GEN_REPEATS` timed runs each (one is a few seconds of decoding);
   n_positions is raised to prompt + new where the preset's is shorter (`6x384`: 256 -> 288). Then batched:
   `--gen-batch` prompts at once, `--gen-batch-new` tokens each (mindgpt cached, HF), where the one-row
   matrix-vector products become matrix products; tokens/s counts the new tokens of all rows.
@@ -57,6 +58,7 @@ SHAPES = {  # name -> (GPTConfig preset, batch, seq)
 CPU_SHAPES = ["6x384", "gpt1"]
 LR, BETAS, EPS, WEIGHT_DECAY, CLIP = 2.5e-4, (0.9, 0.999), 1e-8, 0.01, 1.0
 GEMM_N, GEMM_REPEATS = 2048, 5  # the peak's matmul: [n, n] @ [n, n] float32, best of this many after a warm-up
+GEN_REPEATS = 3  # one prompt's generation, both frameworks: the median of this many timed runs
 
 
 def model_shape(shape: str, context: int = 0) -> dict:
@@ -160,7 +162,7 @@ def mindgpt_generate(shape: str, prompt_len: int, new: int, batch: int, batch_ne
 
     model = mindgpt_model(shape, prompt_len + new)
     prompts = batch_prompts(model, prompt_len, 1)
-    cached_s, cached = bench_mindgpt(model, prompts, new, use_cache=True, warmup_new=2)
+    cached_s, cached = bench_mindgpt(model, prompts, new, use_cache=True, warmup_new=2, repeats=GEN_REPEATS)
     # warm up the uncached path on its one shape (prompt + new columns), then time it
     ids, mask, positions = left_padded(prompts, model.config.n_positions)
     Recompute(model, mask, positions, prompt_len + new).next_logits(ids, 0, prompt_len)
@@ -240,7 +242,7 @@ def hf_generate(shape: str, prompt_len: int, new: int, batch: int, batch_new: in
     from bench_generate import bench_hf_model
 
     model = hf_model(shape, prompt_len + new).eval()
-    seconds, _ = bench_hf_model(model, batch_prompts(model, prompt_len, 1), new, warmup_new=2)
+    seconds, _ = bench_hf_model(model, batch_prompts(model, prompt_len, 1), new, warmup_new=2, repeats=GEN_REPEATS)
     batched_s, _ = bench_hf_model(model, batch_prompts(model, prompt_len, batch), batch_new, warmup_new=2)
     return {"tokens_per_s": new / seconds, "batched_tokens_per_s": batch * batch_new / batched_s}
 

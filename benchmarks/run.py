@@ -1,6 +1,6 @@
 """mindgpt against HF transformers + PyTorch on CPU: training, inference and generation speed, compile time, memory.
 
-    python benchmarks/run.py                 # both shapes and the course flow, everything (about 20 minutes on 2 cores)
+    python benchmarks/run.py                 # both shapes and the course flow, everything (about 23 minutes on 2 cores)
     python benchmarks/run.py --quick         # smoke run: `6x384` only, fewer steps and new tokens
     python benchmarks/run.py --shapes 6x384 --repeats 3
     python benchmarks/run.py --plot-only benchmarks/results/bench.json   # redraw the chart of a results JSON

@@ -8,8 +8,8 @@ training state is saving the generator. The counters are not weights: checkpoint
 
 The integer hashing (multiply-xorshift rounds, exact modulo 2**32) runs on the rows and the columns of the
 input only; one float32 product per element mixes them (`Dropout.dropped`). MindSpore's CPU runtime never
-reuses an integer kernel's output within a step, so hashing every element in int32 held ~1.2 GB on `gpt1`;
-this way the integer tensors are a row and a column, and the backward keeps a bool mask, as torch's does.
+reuses an integer kernel's output within a step, so hashing every element in int32 held over a gigabyte at `gpt1`'s
+size; this way the integer tensors are a row and a column, and the backward keeps a bool mask, as torch's does.
 """
 from __future__ import annotations
 
@@ -58,8 +58,8 @@ class Dropout(nn.Cell):
     def construct(self, x):
         if not self.training or self.p == 0:
             return x
-        # the mask takes no gradient: without stop_gradient, autodiff still built (and kept) the backward of its
-        # hashing, 13 MB of the benchmark's `6x384` step
+        # the mask takes no gradient, yet without stop_gradient autodiff still built the backward of the hashing
+        # behind it, and kept what that allocated (benchmarks/README.md, change log)
         return ops.masked_fill(x * (1.0 / (1.0 - self.p)), ops.stop_gradient(self.dropped(x)), 0.0)
 
     def dropped(self, x):

@@ -111,9 +111,9 @@ ACTIVATION_FUNCTIONS = {"gelu": gelu_tanh, "gelu_new": gelu_tanh, "relu": ops.re
 class GELU(nn.Cell):
     """`gelu_tanh` for training: its backward recomputes the sigmoid from x rather than keeping the forward's
     intermediates. Differentiated automatically, each layer would hold three more [tokens, 4·n_embd] tensors
-    until its backward ran (−54 MB of peak memory on the benchmark's `6x384` step, at the same speed);
-    MindSpore's fused GeLU kernel keeps as little but ran 10x slower on CPU. Only training uses the cell: in the
-    compiled graph a cell with its own backward is a sub-graph call, which slowed cached decoding.
+    until its backward ran; MindSpore's fused GeLU kernel keeps as little but is far slower on CPU (measured in
+    benchmarks/README.md, change log). Only training uses the cell: in the compiled graph a cell with its own
+    backward is a sub-graph call, which slowed cached decoding.
     """
 
     def construct(self, x):
@@ -146,8 +146,8 @@ class Attention(nn.Cell):
 
     def split_heads(self, x, one_position=False):
         """[B, t, C] -> [B, n_head, t, head_dim], by a Split and a Stack rather than a reshape and a Transpose:
-        MindSpore's CPU Transpose keeps an 8-byte index per element for the rest of the run (3 MB per kernel at
-        8 x 128 x 384, eight kernels a layer with the backward); Split, Stack and Concat copy blocks with none.
+        MindSpore's CPU Transpose keeps an 8-byte index per element for the rest of the run (eight such kernels a
+        layer with the backward); Split, Stack and Concat copy blocks with none.
         `one_position`: t is 1 (a decoding step, whose shapes are static), so a reshape does it; a graph exported
         with a dynamic length must not take that path, hence a flag rather than a test of t."""
         if one_position:
@@ -180,8 +180,8 @@ class Attention(nn.Cell):
         if mask_bias is not None:
             w = w + mask_bias
         # in training, exp(log_softmax): LogSoftmax has a backward kernel of its own, while Softmax's backward is
-        # composed of broadcasting kernels that index every element of the scores (12 MB a layer at 8 x 6 x 128 x
-        # 128); without a backward, one Softmax kernel is the cheaper
+        # composed of broadcasting kernels that keep an index of every element of the scores; without a backward,
+        # one Softmax kernel is the cheaper
         w = ops.exp(ops.log_softmax(w, -1)) if self.training else ops.softmax(w, -1)
         w = self.attn_dropout(w)
         return self.resid_dropout(self.c_proj(self.merge_heads(self.mix(w, v), one_position))), w

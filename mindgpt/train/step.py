@@ -36,8 +36,8 @@ def clip_by_global_norm(grads: tuple, max_norm: float) -> tuple:
 def release_free_heap() -> None:
     """Hand the C heap's free pages back to the OS (glibc's `malloc_trim`); a no-op without glibc.
 
-    Compiling a training graph frees most of what it allocates, but glibc keeps the freed pages: without this,
-    `6x384`'s step ran its activations on top of ~60 MB, and `gpt1`'s ~110 MB, of compiler leftovers.
+    Compiling a training graph frees most of what it allocates, but glibc keeps the freed pages: without this, a
+    step ran its activations on top of the compiler's leftovers (benchmarks/README.md, "Memory").
     """
     libc = ctypes.util.find_library("c")
     trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
@@ -156,8 +156,8 @@ def make_train_step(model: nn.Cell, optimizer: nn.Optimizer, max_grad_norm: floa
 def make_predict_step(model: nn.Cell, multiple_choice: bool) -> CompiledStep:
     """Return `predict(input_ids, attention_mask, token_type_ids, labels) -> (loss, scores)`, a `CompiledStep`:
     evaluation is compiled whatever the context's mode, because a model called in PyNative (the course's context)
-    runs op by op, and the course flow's evaluation ran 2.3x slower that way on CPU. Scores are the logits, or the
-    choices' scores (mc_logits) of a multiple-choice model, whose loss is then its mc_loss."""
+    runs op by op, which made the course flow's evaluation more than twice as slow on CPU. Scores are the logits, or
+    the choices' scores (mc_logits) of a multiple-choice model, whose loss is then its mc_loss."""
 
     def predict(input_ids, attention_mask, token_type_ids, labels):
         if multiple_choice:
